@@ -1,0 +1,26 @@
+"""What an architecture is: the search space, one `Arch`, validation, sampling, complexity.
+
+Light on purpose: importing this package pulls in numpy, networkx and pyyaml, never
+torch or ray, so the command line and the search's hot loop stay fast.
+"""
+
+from __future__ import annotations
+
+from search_space.arch import Arch, BlockChoice
+from search_space.errors import ArchError, InputError, SpaceError
+from search_space.registry import builtin_spaces, load_space
+from search_space.space import ATTENTION_TYPES, BIT_WIDTHS, InputSpec, SearchSpace
+
+__all__ = [
+    "ATTENTION_TYPES",
+    "BIT_WIDTHS",
+    "Arch",
+    "ArchError",
+    "BlockChoice",
+    "InputError",
+    "InputSpec",
+    "SearchSpace",
+    "SpaceError",
+    "builtin_spaces",
+    "load_space",
+]

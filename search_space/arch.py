@@ -1,0 +1,121 @@
+"""One concrete architecture of a search space: an immutable, hashable value."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from search_space._check import as_float, as_int, as_mapping, as_str, check_keys
+from search_space._yaml import dump_yaml, load_yaml_text
+from search_space.errors import ArchError
+
+__all__ = ["Arch", "BlockChoice"]
+
+_BLOCK_KEYS = ("attention", "heads", "mlp_ratio", "token_keep", "bits")
+
+
+@dataclass(frozen=True, slots=True)
+class BlockChoice:
+    """The choices of one transformer block.
+
+    Attributes:
+        attention: token mixer, one of softmax / linear / local / none.
+        heads: attention heads; the qkv width is ``heads * space.head_dim``.
+        mlp_ratio: MLP hidden width as a multiple of the embedding width.
+        token_keep: fraction of patch tokens kept (by merging) after the block.
+        bits: bit-width of the block's linear layers (32, 16, 8 or 4).
+    """
+
+    attention: str
+    heads: int
+    mlp_ratio: float
+    token_keep: float
+    bits: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "attention": self.attention,
+            "heads": self.heads,
+            "mlp_ratio": self.mlp_ratio,
+            "token_keep": self.token_keep,
+            "bits": self.bits,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, field: str = "block") -> BlockChoice:
+        """Build from a mapping, checking keys and types (not membership in a space)."""
+        data = as_mapping(data, field, ArchError)
+        check_keys(data, field, _BLOCK_KEYS, (), ArchError)
+        return cls(
+            attention=as_str(data["attention"], f"{field}.attention", ArchError),
+            heads=as_int(data["heads"], f"{field}.heads", ArchError),
+            mlp_ratio=as_float(data["mlp_ratio"], f"{field}.mlp_ratio", ArchError),
+            token_keep=as_float(data["token_keep"], f"{field}.token_keep", ArchError),
+            bits=as_int(data["bits"], f"{field}.bits", ArchError),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Arch:
+    """A subnet of the supernet: the embedding width and one `BlockChoice` per active block.
+
+    Depth is ``len(blocks)``. Values compare and hash by content, so an `Arch` can key
+    caches (the search never evaluates the same architecture twice).
+    """
+
+    embed_dim: int
+    blocks: tuple[BlockChoice, ...]
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.blocks, tuple):
+            object.__setattr__(self, "blocks", tuple(self.blocks))
+
+    @property
+    def depth(self) -> int:
+        return len(self.blocks)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data (YAML/JSON ready); `Arch.from_dict(a.to_dict()) == a` exactly."""
+        return {"embed_dim": self.embed_dim, "blocks": [b.to_dict() for b in self.blocks]}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> Arch:
+        """Build from plain data, with errors naming the field (`blocks[2].heads: ...`)."""
+        data = as_mapping(data, "arch", ArchError)
+        check_keys(data, "", ("embed_dim", "blocks"), ("depth",), ArchError)
+        embed_dim = as_int(data["embed_dim"], "embed_dim", ArchError)
+        raw_blocks = data["blocks"]
+        if not isinstance(raw_blocks, list):
+            raise ArchError("blocks: expected a list of blocks")
+        if not raw_blocks:
+            raise ArchError("blocks: an architecture needs at least one block")
+        blocks = tuple(
+            BlockChoice.from_dict(b, field=f"blocks[{i}]") for i, b in enumerate(raw_blocks)
+        )
+        if "depth" in data:
+            depth = as_int(data["depth"], "depth", ArchError)
+            if depth != len(blocks):
+                raise ArchError(f"depth: {depth} does not match the {len(blocks)} blocks given")
+        return cls(embed_dim=embed_dim, blocks=blocks)
+
+    def to_yaml(self) -> str:
+        return dump_yaml(self.to_dict())
+
+    @classmethod
+    def from_yaml(cls, text: str, source: str = "<arch>") -> Arch:
+        return cls.from_dict(load_yaml_text(text, source))
+
+    def replace_block(self, index: int, **changes: Any) -> Arch:
+        """A copy with block `index` changed."""
+        blocks = list(self.blocks)
+        blocks[index] = replace(blocks[index], **changes)
+        return Arch(embed_dim=self.embed_dim, blocks=tuple(blocks))
+
+    def describe(self) -> str:
+        """A compact one-line summary, e.g. `d96 x4 [softmax/h4/m4.0/k1.0/b8, ...]`."""
+        parts = [
+            f"{b.attention}/h{b.heads}/m{b.mlp_ratio:g}/k{b.token_keep:g}/b{b.bits}"
+            for b in self.blocks
+        ]
+        return f"d{self.embed_dim} x{self.depth} [{', '.join(parts)}]"

@@ -1,0 +1,323 @@
+"""The search space: the choices per dimension, loaded from YAML and validated once."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from search_space._check import as_float, as_int, as_mapping, as_str, check_keys
+from search_space._yaml import dump_yaml, load_yaml_file
+from search_space.arch import Arch, BlockChoice
+from search_space.errors import ArchError, SpaceError
+
+if TYPE_CHECKING:
+    import networkx as nx
+    import numpy as np
+
+__all__ = ["ATTENTION_TYPES", "BIT_WIDTHS", "InputSpec", "SearchSpace"]
+
+ATTENTION_TYPES = ("softmax", "linear", "local", "none")
+BIT_WIDTHS = (4, 8, 16, 32)
+
+# Upper bounds that keep a malformed space from allocating absurd models.
+_LIMITS = {
+    "input.size": 4096,
+    "input.channels": 64,
+    "input.patch": 4096,
+    "input.num_classes": 100_000,
+    "head_dim": 1024,
+    "embed_dim": 16_384,
+    "depth": 128,
+    "heads": 256,
+    "mlp_ratio": 16.0,
+}
+_SPACE_KEYS = ("name", "input", "head_dim", "embed_dim", "depth", "heads", "mlp_ratio",
+               "attention", "token_keep", "bits")
+_OPTIONAL_KEYS = ("description", "local_window")
+
+
+def _positive_int(value: Any, field: str) -> int:
+    n = as_int(value, field, SpaceError)
+    if n < 1:
+        raise SpaceError(f"{field}: must be a positive integer, got {n}")
+    limit = _LIMITS.get(field.split("[")[0])
+    if limit is not None and n > limit:
+        raise SpaceError(f"{field}: {n} is larger than the supported maximum {limit}")
+    return n
+
+
+def _choices(data: Mapping[str, Any], field: str, parse) -> tuple:
+    raw = data[field]
+    if not isinstance(raw, list):
+        raise SpaceError(f"{field}: expected a list of choices, got {type(raw).__name__}")
+    if not raw:
+        raise SpaceError(f"{field}: needs at least one choice")
+    values = tuple(parse(v, f"{field}[{i}]") for i, v in enumerate(raw))
+    seen: set = set()
+    for i, v in enumerate(values):
+        if v in seen:
+            raise SpaceError(f"{field}[{i}]: duplicate choice {v!r}")
+        seen.add(v)
+    return values
+
+
+def _ratio(value: Any, field: str) -> float:
+    r = as_float(value, field, SpaceError)
+    if not 0 < r <= _LIMITS["mlp_ratio"]:
+        raise SpaceError(f"{field}: {r} must be in (0, {_LIMITS['mlp_ratio']:g}]")
+    return r
+
+
+def _keep(value: Any, field: str) -> float:
+    k = as_float(value, field, SpaceError)
+    if not 0 < k <= 1:
+        raise SpaceError(f"{field}: {k} is outside (0, 1]")
+    return k
+
+
+def _bits(value: Any, field: str) -> int:
+    b = as_int(value, field, SpaceError)
+    if b not in BIT_WIDTHS:
+        raise SpaceError(f"{field}: {b} is not one of {list(BIT_WIDTHS)}")
+    return b
+
+
+def _attention(value: Any, field: str) -> str:
+    a = as_str(value, field, SpaceError)
+    if a not in ATTENTION_TYPES:
+        raise SpaceError(f"{field}: unknown attention type {a!r} (expected one of {', '.join(ATTENTION_TYPES)})")
+    return a
+
+
+@dataclass(frozen=True, slots=True)
+class InputSpec:
+    """Input geometry and task: square images of `size` pixels cut into `patch`-pixel patches."""
+
+    size: int
+    channels: int
+    patch: int
+    num_classes: int
+
+    @property
+    def num_patches(self) -> int:
+        return (self.size // self.patch) ** 2
+
+    def to_dict(self) -> dict[str, int]:
+        return {"size": self.size, "channels": self.channels, "patch": self.patch,
+                "num_classes": self.num_classes}
+
+    @classmethod
+    def from_dict(cls, data: Any) -> InputSpec:
+        data = as_mapping(data, "input", SpaceError)
+        check_keys(data, "input", ("size", "channels", "patch", "num_classes"), (), SpaceError)
+        spec = cls(**{k: _positive_int(data[k], f"input.{k}") for k in
+                      ("size", "channels", "patch", "num_classes")})
+        if spec.size % spec.patch:
+            raise SpaceError(f"input.patch: {spec.patch} does not divide input.size {spec.size}")
+        return spec
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """The choices of every elastic dimension; see DESIGN.md section 2.
+
+    Use `SearchSpace.from_yaml(path)`; construction validates every field once, so the rest
+    of the system can trust a `SearchSpace`.
+    """
+
+    name: str
+    input: InputSpec
+    head_dim: int
+    embed_dim: tuple[int, ...]
+    depth: tuple[int, ...]
+    heads: tuple[int, ...]
+    mlp_ratio: tuple[float, ...]
+    attention: tuple[str, ...]
+    token_keep: tuple[float, ...]
+    bits: tuple[int, ...]
+    local_window: int
+    description: str = ""
+
+    # ---- construction and round-trip -------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: Any) -> SearchSpace:
+        """Validate plain data (a parsed YAML file) into a space; errors name the field."""
+        data = as_mapping(data, "space", SpaceError)
+        check_keys(data, "", _SPACE_KEYS, _OPTIONAL_KEYS, SpaceError)
+        spec = InputSpec.from_dict(data["input"])
+        window = _positive_int(data.get("local_window", spec.size // spec.patch), "local_window")
+        description = data.get("description", "")
+        if not isinstance(description, str):
+            raise SpaceError("description: expected a string")
+        return cls(
+            name=as_str(data["name"], "name", SpaceError),
+            input=spec,
+            head_dim=_positive_int(data["head_dim"], "head_dim"),
+            embed_dim=_choices(data, "embed_dim", _positive_int),
+            depth=_choices(data, "depth", _positive_int),
+            heads=_choices(data, "heads", _positive_int),
+            mlp_ratio=_choices(data, "mlp_ratio", _ratio),
+            attention=_choices(data, "attention", _attention),
+            token_keep=_choices(data, "token_keep", _keep),
+            bits=_choices(data, "bits", _bits),
+            local_window=window,
+            description=description,
+        )
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> SearchSpace:
+        """Load and validate a space YAML file; errors start with the file name."""
+        data = load_yaml_file(path)
+        try:
+            return cls.from_dict(data)
+        except SpaceError as exc:
+            raise SpaceError(f"{path}: {exc}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The space as plain data; `SearchSpace.from_dict(s.to_dict()) == s`."""
+        out: dict[str, Any] = {"name": self.name}
+        if self.description:
+            out["description"] = self.description
+        out.update({
+            "input": self.input.to_dict(),
+            "head_dim": self.head_dim,
+            "embed_dim": list(self.embed_dim),
+            "depth": list(self.depth),
+            "heads": list(self.heads),
+            "mlp_ratio": list(self.mlp_ratio),
+            "attention": list(self.attention),
+            "token_keep": list(self.token_keep),
+            "bits": list(self.bits),
+            "local_window": self.local_window,
+        })
+        return out
+
+    def to_yaml(self) -> str:
+        return dump_yaml(self.to_dict())
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A short hash of everything that shapes the subnets (the description excluded)."""
+        data = self.to_dict()
+        data.pop("description", None)
+        text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+    # ---- architectures -----------------------------------------------------------------
+    def validate(self, arch: Arch) -> Arch:
+        """Return `arch` if it belongs to this space, else raise `ArchError` naming the field."""
+        _member(arch.embed_dim, self.embed_dim, "embed_dim")
+        _member(arch.depth, self.depth, "depth")
+        for i, block in enumerate(arch.blocks):
+            for field in ("attention", "heads", "mlp_ratio", "token_keep", "bits"):
+                _member(getattr(block, field), getattr(self, field), f"blocks[{i}].{field}")
+        return arch
+
+    def arch_from_dict(self, data: Any) -> Arch:
+        """Parse and validate an architecture of this space."""
+        return self.validate(Arch.from_dict(data))
+
+    def canonical(self, arch: Arch) -> Arch:
+        """The representative of `arch`'s equivalence class of identical networks.
+
+        A `none` block has no attention, so its head count is irrelevant (set to the
+        smallest); nothing is merged after the last block, since only the class token is
+        read from it (its keep is set to the largest).
+        """
+        blocks = [
+            replace(b, heads=min(self.heads)) if b.attention == "none" and b.heads != min(self.heads) else b
+            for b in arch.blocks
+        ]
+        last = blocks[-1]
+        if last.token_keep != max(self.token_keep):
+            blocks[-1] = replace(last, token_keep=max(self.token_keep))
+        return Arch(embed_dim=arch.embed_dim, blocks=tuple(blocks))
+
+    def block_options(self, last: bool = False) -> int:
+        """Distinct networks one block can be (after canonicalisation)."""
+        with_heads = len([a for a in self.attention if a != "none"]) * len(self.heads)
+        mixers = with_heads + (1 if "none" in self.attention else 0)
+        keeps = 1 if last else len(self.token_keep)
+        return mixers * len(self.mlp_ratio) * keeps * len(self.bits)
+
+    def size(self) -> int:
+        """Number of distinct architectures (canonical) in the space."""
+        per, last = self.block_options(), self.block_options(last=True)
+        return len(self.embed_dim) * sum(per ** (d - 1) * last for d in self.depth)
+
+    # ---- complexity ---------------------------------------------------------------------
+    def macs(self, arch: Arch) -> int:
+        """Multiply-accumulates of one forward pass of one image (fast, no graph)."""
+        from search_space.ops import arch_macs
+
+        return arch_macs(self, arch)
+
+    def graph(self, arch: Arch) -> nx.DiGraph:
+        """The architecture as a networkx DiGraph of operations (see `graph.arch_graph`)."""
+        from search_space.graph import arch_graph
+
+        return arch_graph(self, arch)
+
+    def complexity(self, arch: Arch) -> dict[str, Any]:
+        """params, macs, macs_by_bits, activation_bytes, ... computed from the graph."""
+        from search_space.graph import complexity
+
+        return complexity(self.graph(arch))
+
+    def macs_range(self) -> tuple[int, int]:
+        """(MACs of `smallest()`, MACs of `largest()`)."""
+        return self._macs_range
+
+    @cached_property
+    def _macs_range(self) -> tuple[int, int]:
+        return self.macs(self.smallest()), self.macs(self.largest())
+
+    def largest(self) -> Arch:
+        """The full network: widest, deepest, full precision, no merging, costliest mixer."""
+        from search_space.sampling import largest
+
+        return largest(self)
+
+    def smallest(self) -> Arch:
+        """The cheapest network by MACs, at the lowest bit-width."""
+        from search_space.sampling import smallest
+
+        return smallest(self)
+
+    # ---- sampling -------------------------------------------------------------------------
+    def sample(self, rng: np.random.Generator) -> Arch:
+        """Uniform over each dimension independently."""
+        from search_space.sampling import sample_uniform
+
+        return sample_uniform(self, rng)
+
+    def sample_by_macs(
+        self, rng: np.random.Generator, band: tuple[float, float] | None = None
+    ) -> Arch:
+        """Complexity-aware: MACs uniform over the space's range, or over `band`."""
+        from search_space.sampling import sample_by_macs
+
+        return sample_by_macs(self, rng, band=band)
+
+    def mutate(self, arch: Arch, rng: np.random.Generator, prob: float = 0.2) -> Arch:
+        """A different architecture of the space, each gene resampled with probability `prob`."""
+        from search_space.sampling import mutate
+
+        return mutate(self, arch, rng, prob)
+
+    def crossover(self, a: Arch, b: Arch, rng: np.random.Generator) -> Arch:
+        """A child taking each gene from one of two parents."""
+        from search_space.sampling import crossover
+
+        return crossover(self, a, b, rng)
+
+
+def _member(value: Any, allowed: Sequence[Any], field: str) -> None:
+    if value not in allowed or isinstance(value, bool):
+        raise ArchError(f"{field}: {value!r} is not one of {list(allowed)}")
+
