@@ -1,0 +1,65 @@
+"""Device profiles (configs/devices/*.yaml): what a target device is and how bit-widths run there."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from search_space._check import as_mapping, as_str, check_keys
+from search_space._yaml import load_yaml_file
+from search_space.errors import InputError
+
+__all__ = ["DeviceProfile", "device_names", "load_profile"]
+
+SOURCES = ("measured", "imported", "analytic")
+_REQUIRED = ("name", "description", "source", "precisions")
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    """A target device: how it gets latencies (`source`) and what each bit-width means on it."""
+
+    name: str
+    description: str
+    source: str
+    precisions: dict[int, str]
+    params: dict[str, Any]
+
+    @classmethod
+    def from_dict(cls, data: Any, field: str = "device") -> DeviceProfile:
+        data = dict(as_mapping(data, field, InputError))
+        for key in _REQUIRED:
+            if key not in data:
+                raise InputError(f"{field}.{key}: missing")
+        source = as_str(data.pop("source"), f"{field}.source", InputError)
+        if source not in SOURCES:
+            raise InputError(f"{field}.source: {source!r} is not one of {list(SOURCES)}")
+        precisions = as_mapping(data.pop("precisions"), f"{field}.precisions", InputError)
+        check_keys({str(k): v for k, v in precisions.items()}, f"{field}.precisions",
+                   (), ("4", "8", "16", "32"), InputError)
+        return cls(
+            name=as_str(data.pop("name"), f"{field}.name", InputError),
+            description=as_str(data.pop("description"), f"{field}.description", InputError),
+            source=source,
+            precisions={int(k): str(v) for k, v in precisions.items()},
+            params=data,
+        )
+
+
+def _devices_dir():
+    return resources.files("configs") / "devices"
+
+
+def device_names() -> list[str]:
+    """Names of the built-in device profiles."""
+    return sorted(p.name[: -len(".yaml")] for p in _devices_dir().iterdir() if p.name.endswith(".yaml"))
+
+
+def load_profile(name: str) -> DeviceProfile:
+    """The profile of a named device; an unknown name is an `InputError` listing the known ones."""
+    if name not in device_names():
+        raise InputError(f"unknown device {name!r} (known devices: {', '.join(device_names())})")
+    path = Path(str(_devices_dir() / f"{name}.yaml"))
+    return DeviceProfile.from_dict(load_yaml_file(path), field=str(path))

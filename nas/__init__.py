@@ -1,0 +1,1 @@
+"""The `nas` command line: parses, validates, calls the packages, prints. No logic of its own."""

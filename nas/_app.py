@@ -1,0 +1,89 @@
+"""The command group that turns every kind of bad input into one line and exit status 2."""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+
+import click
+
+__all__ = ["EXIT_INPUT", "EXIT_INTERNAL", "NasGroup", "fail"]
+
+EXIT_INPUT = 2
+EXIT_INTERNAL = 1
+
+
+def _command_path(group: click.Group, args: list[str]) -> str:
+    """`nas space show` for `["space", "show", "x.yaml"]`: the command names at the front of args."""
+    names, command = ["nas"], group
+    for token in args:
+        sub = command.commands.get(token) if isinstance(command, click.Group) else None
+        if sub is None:
+            break
+        names.append(token)
+        command = sub
+    return " ".join(names)
+
+
+def fail(message: str) -> None:
+    """Stop a command: one line on stderr, exit status 2."""
+    raise click.UsageError(message)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+class NasGroup(click.Group):
+    """A click group whose `main` never shows a traceback for bad input.
+
+    Usage errors, `search_space.InputError` (bad files, values, architectures) and OS
+    errors on user paths exit 2 with ``nas <command>: error: <what> `` on one line;
+    anything else is an internal error (exit 1, the traceback only with NAS_DEBUG=1).
+    """
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        from search_space.errors import InputError
+
+        argv = list(sys.argv[1:] if args is None else args)
+        where = _command_path(self, argv)
+        try:
+            code = super().main(args=args, prog_name=prog_name or "nas", complete_var=complete_var,
+                                standalone_mode=False, **extra)
+        except click.exceptions.Exit as exc:
+            code = exc.exit_code
+        except click.exceptions.NoArgsIsHelpError as exc:
+            click.echo(exc.ctx.get_help() if exc.ctx else str(exc))
+            code = 0
+        except click.UsageError as exc:
+            click.echo(f"{where}: error: {_one_line(exc.format_message())} "
+                       f"(see '{where} --help')", err=True)
+            code = EXIT_INPUT
+        except click.Abort:
+            click.echo(f"{where}: aborted", err=True)
+            code = 130
+        except click.ClickException as exc:
+            click.echo(f"{where}: error: {_one_line(exc.format_message())}", err=True)
+            code = exc.exit_code
+        except InputError as exc:
+            click.echo(f"{where}: error: {_one_line(str(exc))}", err=True)
+            code = EXIT_INPUT
+        except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
+            click.echo(f"{where}: error: {exc.filename or ''}: {exc.strerror}", err=True)
+            code = EXIT_INPUT
+        except KeyboardInterrupt:
+            click.echo(f"{where}: interrupted", err=True)
+            code = 130
+        except Exception as exc:  # noqa: BLE001 - the last line of defence
+            if os.environ.get("NAS_DEBUG"):
+                traceback.print_exc()
+            click.echo(
+                f"{where}: internal error: {type(exc).__name__}: {_one_line(str(exc))} "
+                "(set NAS_DEBUG=1 for the traceback, and please report it)",
+                err=True,
+            )
+            code = EXIT_INTERNAL
+        if not standalone_mode:
+            return code
+        sys.exit(code if isinstance(code, int) else 0)

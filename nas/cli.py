@@ -1,0 +1,26 @@
+"""`nas`: hardware-aware neural architecture search for vision transformers."""
+
+from __future__ import annotations
+
+import click
+
+from nas._app import NasGroup
+from nas.pending import COMMANDS
+from nas.space_cmd import space
+
+__all__ = ["main"]
+
+
+@click.group(cls=NasGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="vit-nas", prog_name="nas")
+def main() -> None:
+    """Hardware-aware NAS for vision transformers.
+
+    Search spaces are YAML files or built-in names (digits, fashion-mnist, cifar10,
+    imagenet-mobile). Bad input exits with status 2 and one line on stderr.
+    """
+
+
+main.add_command(space)
+for _command in COMMANDS:
+    main.add_command(_command)

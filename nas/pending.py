@@ -1,0 +1,161 @@
+"""Commands whose names, options and input checks exist before their work does.
+
+They validate every argument exactly as the finished commands will (unknown device,
+malformed budget, missing files: exit 2, one line), then say that the work itself is
+not in this release. They are hidden from `nas --help` until they are built.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from nas._app import fail
+
+__all__ = ["COMMANDS"]
+
+_EXISTING = click.Path(exists=True, path_type=Path)
+_FORMATS = ("onnx", "torchscript", "coreml")
+
+
+class NotBuiltYet(click.ClickException):
+    exit_code = 1
+
+
+def _not_built(issue: int) -> None:
+    raise NotBuiltYet(f"not built yet in this release (issue {issue}); nothing was run")
+
+
+def _device(name: str):
+    from latency_models import load_profile
+
+    return load_profile(name)
+
+
+def _budget(text: str) -> float:
+    from latency_models import parse_duration_ms
+
+    return parse_duration_ms(text)
+
+
+def _space(ref: str | None):
+    if ref is None:
+        return None
+    from search_space import load_space
+
+    return load_space(ref)
+
+
+@click.command(hidden=True)
+@click.option("--device", required=True, help="Target device (see `nas devices`).")
+@click.option("--budget", required=True, help="Latency budget: 2ms, 500us, 0.002s.")
+@click.option("--space", "space_ref", help="Search space (YAML path or built-in name).")
+@click.option("--supernet", type=_EXISTING, help="Trained supernet checkpoint.")
+@click.option("--strategy", type=click.Choice(["evolution", "random", "nsga2"]), default="evolution")
+@click.option("--population", type=click.IntRange(2, None), default=32)
+@click.option("--generations", type=click.IntRange(1, None), default=10)
+@click.option("--seed", type=int, default=0)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--resume", is_flag=True)
+@click.option("--workers", type=click.IntRange(1, None))
+@click.option("--ray-address")
+@click.option("--storage")
+def search(device: str, budget: str, space_ref: str | None, **_: object) -> None:
+    """Find the most accurate subnet within a latency budget on a device."""
+    _device(device)
+    _budget(budget)
+    _space(space_ref)
+    _not_built(7)
+
+
+@click.command(hidden=True)
+@click.argument("best_yaml", metavar="BEST_YAML")
+@click.option("--supernet", type=_EXISTING)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--format", "formats", default="onnx", help="Comma list of onnx, torchscript, coreml.")
+@click.option("--measure", is_flag=True)
+def extract(best_yaml: str, formats: str, **_: object) -> None:
+    """Cut the subnet of BEST_YAML out of its supernet and export it."""
+    from search_space.archfile import load_arch_file
+
+    unknown = [f for f in formats.split(",") if f.strip() not in _FORMATS]
+    if unknown:
+        fail(f"--format: unknown format {unknown[0]!r} (choose from {', '.join(_FORMATS)})")
+    load_arch_file(best_yaml)
+    _not_built(8)
+
+
+@click.command(hidden=True)
+@click.option("--space", "space_ref", default="digits")
+@click.option("--dataset", type=click.Choice(["digits", "fashion-mnist", "cifar10", "imagefolder"]),
+              default="digits")
+@click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--epochs", type=click.IntRange(1, None))
+@click.option("--batch-size", type=click.IntRange(1, None))
+@click.option("--lr", type=click.FloatRange(0, None, min_open=True))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--resume", is_flag=True)
+@click.option("--init-from", type=_EXISTING)
+@click.option("--device", "torch_device", type=click.Choice(["cpu", "cuda"]), default="cpu")
+@click.option("--sampling", type=click.Choice(["uniform", "complexity", "performance"]),
+              default="performance")
+@click.option("--num-workers", type=click.IntRange(1, None))
+@click.option("--ray-address")
+def train(space_ref: str, **_: object) -> None:
+    """Train a weight-sharing supernet."""
+    _space(space_ref)
+    _not_built(6)
+
+
+@click.group(hidden=True)
+def latency() -> None:
+    """Measure latencies and fit per-device predictors."""
+
+
+def _latency_command(name: str, needs_data: bool):
+    @click.option("--device", required=True)
+    @click.option("--space", "space_ref", required=True)
+    @click.option("--n", "count", type=click.IntRange(1, None), default=100)
+    @click.option("--seed", type=int, default=0)
+    @click.option("--data", type=_EXISTING, required=needs_data)
+    @click.option("--out", type=click.Path(path_type=Path))
+    @click.option("--json", "as_json", is_flag=True)
+    def command(device: str, space_ref: str, **_: object) -> None:
+        _device(device)
+        _space(space_ref)
+        _not_built(5)
+
+    command.__doc__ = f"nas latency {name}."
+    return latency.command(name=name)(command)
+
+
+for _name, _needs in (("profile", False), ("fit", True), ("eval", True), ("bundle", False),
+                      ("import", True)):
+    _latency_command(_name, _needs)
+
+
+@click.command(hidden=True)
+@click.argument("subnet_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--epochs", type=click.IntRange(1, None))
+@click.option("--trials", type=click.IntRange(1, None))
+def retrain(**_: object) -> None:
+    """Fine-tune an extracted subnet."""
+    _not_built(8)
+
+
+@click.command(name="eval", hidden=True)
+@click.argument("target", type=_EXISTING)
+@click.option("--dataset")
+def evaluate(**_: object) -> None:
+    """Top-1 of an extracted subnet or best.yaml on the test split."""
+    _not_built(8)
+
+
+@click.command(hidden=True)
+def devices() -> None:
+    """List the target devices."""
+    _not_built(5)
+
+
+COMMANDS = (search, extract, train, latency, retrain, evaluate, devices)
