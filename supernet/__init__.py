@@ -1,0 +1,14 @@
+"""The weights: the elastic ViT supernet, its subnets, extraction and pretrained-weight loading.
+
+Knows nothing about devices or search (DESIGN.md section 1).
+"""
+
+from __future__ import annotations
+
+from supernet.attention import explicit_attention
+from supernet.extract import extract
+from supernet.pretrained import load_vit_weights
+from supernet.subnet import SubViT
+from supernet.supervit import SuperViT
+
+__all__ = ["SubViT", "SuperViT", "explicit_attention", "extract", "load_vit_weights"]

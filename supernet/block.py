@@ -1,0 +1,39 @@
+"""One transformer block's computation, shared by the supernet and extracted subnets."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from supernet.attention import mix
+from supernet.merge import merge_tokens
+
+__all__ = ["BlockSpec", "block_forward"]
+
+
+class BlockSpec:
+    """What a block runs as: mixer type, heads, head width, local window, tokens merged after it."""
+
+    __slots__ = ("head_dim", "heads", "merge", "mixer", "window")
+
+    def __init__(self, mixer: str, heads: int, head_dim: int, window: int, merge: int) -> None:
+        self.mixer, self.heads, self.head_dim = mixer, heads, head_dim
+        self.window, self.merge = window, merge
+
+
+def block_forward(blk: nn.Module, spec: BlockSpec, x: Tensor, size: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    """Pre-norm block (timm layout: norm1, attn.qkv, attn.proj, norm2, mlp.fc1, mlp.fc2), then merging.
+
+    A `none` mixer skips the whole attention branch. Returns tokens and token sizes.
+    """
+    metric = None
+    if spec.mixer != "none":
+        qkv = blk.attn.qkv(blk.norm1(x))  # (B, N, 3C)
+        b, n, _ = qkv.shape
+        q, k, v = qkv.reshape(b, n, 3, spec.heads, spec.head_dim).permute(2, 0, 3, 1, 4)  # (B, H, N, hd)
+        x = x + blk.attn.proj(mix(spec.mixer, q, k, v, size, spec.window))
+        metric = k.mean(dim=1)  # (B, N, hd)
+    x = x + blk.mlp.fc2(F.gelu(blk.mlp.fc1(blk.norm2(x))))
+    if spec.merge:
+        x, size = merge_tokens(x, size, x if metric is None else metric, spec.merge)
+    return x, size

@@ -1,0 +1,116 @@
+"""The deployable ViT: plain layers holding one subnet's weights, no elastic machinery."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from search_space import Arch, InputSpec
+from search_space.ops import mlp_hidden, token_schedule
+from supernet.block import BlockSpec, block_forward
+from supernet.quant import quantize_act
+
+__all__ = ["QuantLinear", "SubViT"]
+
+
+class QuantLinear(nn.Linear):
+    """`nn.Linear` whose weights are already on the `bits` grid; int8/fp16 input rounding.
+
+    `act_absmax` is the calibrated activation range (0 = use the batch's own range).
+    """
+
+    def __init__(self, in_features: int, out_features: int, bits: int = 32) -> None:
+        super().__init__(in_features, out_features)
+        self.bits = bits
+        self.register_buffer("act_absmax", torch.zeros(()))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.linear(quantize_act(x, self.bits, self.act_absmax), self.weight, self.bias)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, bits={self.bits}"
+
+
+class _Attention(nn.Module):
+    def __init__(self, dim: int, width: int, bits: int) -> None:
+        super().__init__()
+        self.qkv = QuantLinear(dim, 3 * width, bits)
+        self.proj = QuantLinear(width, dim, bits)
+
+
+class _Mlp(nn.Module):
+    def __init__(self, dim: int, hidden: int, bits: int) -> None:
+        super().__init__()
+        self.fc1 = QuantLinear(dim, hidden, bits)
+        self.fc2 = QuantLinear(hidden, dim, bits)
+
+
+class SubBlock(nn.Module):
+    def __init__(self, dim: int, spec: BlockSpec, hidden: int, bits: int) -> None:
+        super().__init__()
+        has_attn = spec.mixer != "none"
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6) if has_attn else None
+        self.attn = _Attention(dim, spec.heads * spec.head_dim, bits) if has_attn else None
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = _Mlp(dim, hidden, bits)
+        self.spec = spec
+
+    def forward(self, x: Tensor, size: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        return block_forward(self, self.spec, x, size)
+
+
+class _PatchEmbed(nn.Module):
+    def __init__(self, channels: int, dim: int, patch: int) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(channels, dim, kernel_size=patch, stride=patch)
+
+
+class SubViT(nn.Module):
+    """One architecture as a standalone ViT (timm state-dict layout), built from its config alone.
+
+    Args:
+        arch: the architecture (its blocks decide mixers, widths, merging and bit-widths).
+        input_spec: image size, channels, patch size and classes.
+        head_dim: width of one attention head.
+        local_window: tokens per window of `local` attention.
+    """
+
+    def __init__(self, arch: Arch, input_spec: InputSpec, head_dim: int, local_window: int) -> None:
+        super().__init__()
+        self.arch, self.input_spec = arch, input_spec
+        self.head_dim, self.local_window = head_dim, local_window
+        dim = arch.embed_dim
+        self.patch_embed = _PatchEmbed(input_spec.channels, dim, input_spec.patch)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, input_spec.num_patches + 1, dim))
+        counts = token_schedule(input_spec.num_patches, arch.blocks) + [None]
+        blocks = []
+        for i, choice in enumerate(arch.blocks):
+            merge = counts[i] - counts[i + 1] if counts[i + 1] is not None else 0
+            spec = BlockSpec(choice.attention, choice.heads, head_dim, local_window, merge)
+            blocks.append(SubBlock(dim, spec, mlp_hidden(choice.mlp_ratio, dim), choice.bits))
+        self.blocks = nn.ModuleList(blocks)
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.head = nn.Linear(dim, input_spec.num_classes)
+
+    def config(self) -> dict[str, Any]:
+        """Everything needed to rebuild this module (plain data, for `model.pt`)."""
+        return {"arch": self.arch.to_dict(), "input": self.input_spec.to_dict(),
+                "head_dim": self.head_dim, "local_window": self.local_window}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> SubViT:
+        return cls(Arch.from_dict(config["arch"]), InputSpec.from_dict(config["input"]),
+                   int(config["head_dim"]), int(config["local_window"]))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Logits (B, num_classes) for images (B, C, H, W)."""
+        h = self.patch_embed.proj(x).flatten(2).transpose(1, 2)  # (B, P, D)
+        h = torch.cat([self.cls_token.expand(h.shape[0], -1, -1), h], dim=1) + self.pos_embed
+        size = None
+        for block in self.blocks:
+            h, size = block(h, size)
+        return self.head(self.norm(h)[:, 0])
