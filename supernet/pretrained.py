@@ -27,7 +27,7 @@ class WeightsError(InputError):
 
 
 def _shape(t: Tensor) -> str:
-    return "(" + ", ".join(str(s) for s in t.shape) + ")"
+    return str(tuple(t.shape))
 
 
 def _check_keys(state: Mapping[str, Tensor], head: bool) -> int:

@@ -1,0 +1,116 @@
+"""extract(model, arch) computes exactly what model(x, arch) computes, and stands alone."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from search_space import Arch, ArchError, BlockChoice, builtin_spaces
+from supernet import SubViT, extract
+from supernet.elastic import ElasticLinear
+
+from .conftest import images, trained_like
+
+FAST = {"digits": 200, "fashion-mnist": 200, "cifar10": 200, "imagenet-mobile": 12}
+
+
+def _check_equal(name: str, count: int) -> None:
+    model = trained_like(name)
+    space = model.space
+    x = images(space)
+    rng = np.random.default_rng(1)
+    seen_mixers, seen_bits, merged = set(), set(), 0
+    for _ in range(count):
+        arch = space.sample(rng)
+        with torch.no_grad():
+            expected = model(x, arch)
+            got = extract(model, arch)(x)
+        assert torch.isfinite(expected).all()
+        assert (expected - got).abs().max().item() <= 1e-5, arch.describe()
+        seen_mixers |= {b.attention for b in arch.blocks}
+        seen_bits |= {b.bits for b in arch.blocks}
+        merged += any(b.token_keep < 1 for b in arch.blocks[:-1])
+    assert seen_mixers == set(space.attention)
+    assert {4, 8, 16} <= seen_bits
+    assert merged > 0
+
+
+@pytest.mark.parametrize("name", builtin_spaces())
+def test_extract_equals_supernet(name):
+    _check_equal(name, FAST[name])
+
+
+@pytest.mark.slow
+def test_extract_equals_supernet_imagenet_full():
+    _check_equal("imagenet-mobile", 200)
+
+
+def test_extracted_model_stands_alone():
+    model = trained_like("digits")
+    space = model.space
+    arch = space.sample_by_macs(np.random.default_rng(5))
+    sub = extract(model, arch)
+    x = images(space)
+    before = sub(x).detach()
+    super_ptrs = {p.data_ptr() for p in model.parameters()}
+    assert not super_ptrs & {p.data_ptr() for p in sub.parameters()}
+    assert not any(isinstance(m, ElasticLinear) for m in sub.modules())
+    assert {type(m) for m in sub.modules() if not list(m.children())} <= {
+        nn.Conv2d, nn.LayerNorm, nn.Linear, type(sub.blocks[0].mlp.fc1)}
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)
+    assert torch.equal(sub(x).detach(), before)
+
+
+def test_extracted_params_equal_complexity():
+    model = trained_like("cifar10")
+    space = model.space
+    rng = np.random.default_rng(2)
+    for _ in range(20):
+        arch = space.sample(rng)
+        sub = extract(model, arch)
+        assert sum(p.numel() for p in sub.parameters()) == space.complexity(arch)["params"]
+
+
+def test_subvit_rebuilds_from_config():
+    model = trained_like("digits")
+    arch = model.space.sample(np.random.default_rng(3))
+    sub = extract(model, arch)
+    clone = SubViT.from_config(sub.config())
+    clone.load_state_dict(sub.state_dict())
+    x = images(model.space)
+    assert torch.equal(clone.eval()(x), sub.eval()(x))
+
+
+def test_width_gradients_stay_in_the_slice():
+    model = trained_like("digits").train()
+    space = model.space
+    arch = Arch(min(space.embed_dim), tuple(
+        BlockChoice("softmax", min(space.heads), min(space.mlp_ratio), 1.0, 32) for _ in range(min(space.depth))))
+    model(images(space), arch).sum().backward()
+    d = arch.embed_dim
+    fc1 = model.blocks[0].mlp.fc1.weight.grad
+    assert fc1[:, :d].abs().sum() > 0
+    assert fc1[:, d:].abs().sum() == 0
+    assert model.blocks[max(space.depth) - 1].mlp.fc1.weight.grad is None
+
+
+def test_quantized_blocks_train_the_same_float_weights():
+    model = trained_like("digits").train()
+    space = model.space
+    for bits in (4, 8, 16):
+        model.zero_grad()
+        arch = Arch(max(space.embed_dim), tuple(
+            BlockChoice("softmax", max(space.heads), 4.0, 1.0, bits) for _ in range(2)))
+        model(images(space), arch).sum().backward()
+        assert model.blocks[0].attn.qkv.weight.grad.abs().sum() > 0
+
+
+def test_arch_outside_space_is_a_clear_error():
+    model = trained_like("digits")
+    bad = Arch(64, tuple(BlockChoice("softmax", 8, 4.0, 1.0, 32) for _ in range(2)))
+    with pytest.raises(ArchError, match=r"^blocks\[0\]\.heads: 8 is not one of"):
+        model(images(model.space), bad)
