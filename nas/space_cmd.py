@@ -14,7 +14,7 @@ __all__ = ["space"]
 
 @click.group()
 def space() -> None:
-    """Inspect search spaces (a YAML path or a built-in name: digits, fashion-mnist, cifar10, imagenet-mobile)."""
+    """Inspect search spaces: a YAML path, or digits, fashion-mnist, cifar10, imagenet-mobile."""
 
 
 def _choices(values) -> str:

@@ -72,7 +72,7 @@ def act_bytes_per_element(bits: int) -> float:
 
 def mlp_hidden(mlp_ratio: float, embed_dim: int) -> int:
     """Hidden width of a block's MLP."""
-    return int(round(mlp_ratio * embed_dim))
+    return round(mlp_ratio * embed_dim)
 
 
 def merged_tokens(patch_tokens: int, keep: float) -> int:
@@ -138,7 +138,7 @@ def arch_macs(space: SearchSpace, arch: Arch) -> int:
     total = patches * p * p * space.input.channels * d + d * space.input.num_classes
     counts = token_schedule(patches, arch.blocks)
     last = len(arch.blocks) - 1
-    for i, (block, t) in enumerate(zip(arch.blocks, counts)):
+    for i, (block, t) in enumerate(zip(arch.blocks, counts, strict=True)):
         n = t + 1
         c = block.heads * hd
         hidden = mlp_hidden(block.mlp_ratio, d)
@@ -171,8 +171,9 @@ class _OpList:
         bits: int = 32,
         heads: int = 0,
     ) -> str:
-        linear = kind in ("patch_embed", "qkv", "proj", "fc1", "fc2", "head")
-        elem = act_bytes_per_element(bits) if linear else (2.0 if bits == 16 else 4.0)
+        if kind not in ("patch_embed", "qkv", "proj", "fc1", "fc2", "head"):
+            bits = 16 if bits == 16 else 32  # int8/int4 are for the linear layers only
+        elem = act_bytes_per_element(bits)
         out_elem = 4.0 if bits != 16 else 2.0
         self.ops.append(
             Op(
@@ -197,14 +198,16 @@ class _OpList:
 
 
 def _block_ops(
-    ops: _OpList, space: SearchSpace, d: int, i: int, block: BlockChoice, t: int, t_next: int | None, x: str
+    ops: _OpList, space: SearchSpace, d: int, i: int, block: BlockChoice, t: int, t_next: int | None,
+    x: str,
 ) -> str:
     """Append the ops of block `i` (t patch tokens in); returns the name of its output."""
     hd, n, b = space.head_dim, t + 1, block.bits
     c, hidden = block.heads * hd, mlp_hidden(block.mlp_ratio, d)
     pre, tok = f"blocks.{i}", (n, n)
     if block.attention != "none":
-        h = ops.add(f"{pre}.norm1", "norm", block=i, tokens=tok, dims=(d, d), inputs=(x,), params=2 * d, bits=b)
+        h = ops.add(f"{pre}.norm1", "norm", block=i, tokens=tok, dims=(d, d), inputs=(x,),
+                    params=2 * d, bits=b)
         h = ops.add(f"{pre}.qkv", "qkv", block=i, tokens=tok, dims=(d, 3 * c), inputs=(h,),
                     macs=n * d * 3 * c, params=d * 3 * c + 3 * c, bits=b, heads=block.heads)
         h = ops.add(f"{pre}.attn", f"attn_{block.attention}", block=i, tokens=tok, dims=(3 * c, c),

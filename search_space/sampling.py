@@ -65,7 +65,7 @@ def smallest(space: SearchSpace) -> Arch:
     """
     d, heads, ratio, bits = min(space.embed_dim), min(space.heads), min(space.mlp_ratio), min(space.bits)
     depth, hd = min(space.depth), space.head_dim
-    hidden = int(round(ratio * d))
+    hidden = round(ratio * d)
     # state: patch tokens entering the block -> (MACs so far, blocks so far)
     states: dict[int, tuple[int, tuple[BlockChoice, ...]]] = {space.input.num_patches: (0, ())}
     for i in range(depth):
@@ -83,7 +83,7 @@ def smallest(space: SearchSpace) -> Arch:
                     extra = merge_macs(t, hd if mixer != "none" else d) if t2 < t else 0
                     total = cost + block_cost + extra
                     if t2 not in nxt or total < nxt[t2][0]:
-                        nxt[t2] = (total, blocks + (BlockChoice(mixer, heads, ratio, keep, bits),))
+                        nxt[t2] = (total, (*blocks, BlockChoice(mixer, heads, ratio, keep, bits)))
         states = nxt
     best = min(states.values(), key=lambda s: s[0])[1]
     return space.canonical(Arch(embed_dim=d, blocks=best))

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from search_space._check import as_float, as_int, as_mapping, as_str, check_keys
 from search_space._yaml import dump_yaml, load_yaml_file
-from search_space.arch import Arch, BlockChoice
+from search_space.arch import Arch
 from search_space.errors import ArchError, SpaceError
 
 if TYPE_CHECKING:
@@ -45,7 +45,7 @@ def _positive_int(value: Any, field: str) -> int:
     n = as_int(value, field, SpaceError)
     if n < 1:
         raise SpaceError(f"{field}: must be a positive integer, got {n}")
-    limit = _LIMITS.get(field.split("[")[0])
+    limit = _LIMITS.get(field.split("[", maxsplit=1)[0])
     if limit is not None and n > limit:
         raise SpaceError(f"{field}: {n} is larger than the supported maximum {limit}")
     return n
@@ -90,7 +90,8 @@ def _bits(value: Any, field: str) -> int:
 def _attention(value: Any, field: str) -> str:
     a = as_str(value, field, SpaceError)
     if a not in ATTENTION_TYPES:
-        raise SpaceError(f"{field}: unknown attention type {a!r} (expected one of {', '.join(ATTENTION_TYPES)})")
+        known = ", ".join(ATTENTION_TYPES)
+        raise SpaceError(f"{field}: unknown attention type {a!r} (expected one of {known})")
     return a
 
 
@@ -223,32 +224,48 @@ class SearchSpace:
         return self.validate(Arch.from_dict(data))
 
     def canonical(self, arch: Arch) -> Arch:
-        """The representative of `arch`'s equivalence class of identical networks.
+        """The representative of `arch`'s class of identical networks.
 
         A `none` block has no attention, so its head count is irrelevant (set to the
-        smallest); nothing is merged after the last block, since only the class token is
-        read from it (its keep is set to the largest).
+        smallest). A keep that leaves as many tokens as a larger keep would (merging
+        rounds to whole tokens) is set to that largest keep; nothing is merged after the
+        last block, since only the class token is read from it (its keep is the largest).
         """
-        blocks = [
-            replace(b, heads=min(self.heads)) if b.attention == "none" and b.heads != min(self.heads) else b
-            for b in arch.blocks
-        ]
-        last = blocks[-1]
-        if last.token_keep != max(self.token_keep):
-            blocks[-1] = replace(last, token_keep=max(self.token_keep))
+        from search_space.ops import merged_tokens
+
+        blocks, tokens, last = list(arch.blocks), self.input.num_patches, len(arch.blocks) - 1
+        for i, b in enumerate(blocks):
+            heads = min(self.heads) if b.attention == "none" else b.heads
+            if i == last:
+                keep = max(self.token_keep)
+            else:
+                after = merged_tokens(tokens, b.token_keep)
+                keep = max(k for k in self.token_keep if merged_tokens(tokens, k) == after)
+                tokens = after
+            if heads != b.heads or keep != b.token_keep:
+                blocks[i] = replace(b, heads=heads, token_keep=keep)
         return Arch(embed_dim=arch.embed_dim, blocks=tuple(blocks))
 
-    def block_options(self, last: bool = False) -> int:
-        """Distinct networks one block can be (after canonicalisation)."""
-        with_heads = len([a for a in self.attention if a != "none"]) * len(self.heads)
-        mixers = with_heads + (1 if "none" in self.attention else 0)
-        keeps = 1 if last else len(self.token_keep)
-        return mixers * len(self.mlp_ratio) * keeps * len(self.bits)
-
     def size(self) -> int:
-        """Number of distinct architectures (canonical) in the space."""
-        per, last = self.block_options(), self.block_options(last=True)
-        return len(self.embed_dim) * sum(per ** (d - 1) * last for d in self.depth)
+        """Number of distinct networks (canonical architectures) in the space.
+
+        Counted by dynamic programming over the token count entering each block, since
+        which keeps are distinct depends on it.
+        """
+        from search_space.ops import merged_tokens
+
+        with_heads = len([a for a in self.attention if a != "none"]) * len(self.heads)
+        per_block = (with_heads + ("none" in self.attention)) * len(self.mlp_ratio) * len(self.bits)
+        total, states = 0, {self.input.num_patches: 1}
+        for depth in range(1, max(self.depth) + 1):
+            if depth in self.depth:
+                total += sum(states.values()) * per_block
+            following: dict[int, int] = {}
+            for tokens, count in states.items():
+                for after in {merged_tokens(tokens, k) for k in self.token_keep}:
+                    following[after] = following.get(after, 0) + count * per_block
+            states = following
+        return total * len(self.embed_dim)
 
     # ---- complexity ---------------------------------------------------------------------
     def macs(self, arch: Arch) -> int:

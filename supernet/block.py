@@ -21,7 +21,9 @@ class BlockSpec:
         self.window, self.merge = window, merge
 
 
-def block_forward(blk: nn.Module, spec: BlockSpec, x: Tensor, size: Tensor | None) -> tuple[Tensor, Tensor | None]:
+def block_forward(
+    blk: nn.Module, spec: BlockSpec, x: Tensor, size: Tensor | None
+) -> tuple[Tensor, Tensor | None]:
     """Pre-norm block (timm layout: norm1, attn.qkv, attn.proj, norm2, mlp.fc1, mlp.fc2), then merging.
 
     A `none` mixer skips the whole attention branch. Returns tokens and token sizes.

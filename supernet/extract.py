@@ -38,7 +38,7 @@ def extract(model: SuperViT, arch: Arch) -> SubViT:
     sub.patch_embed.proj.bias.copy_(model.patch_embed.proj.bias[:dim])
     sub.cls_token.copy_(model.cls_token[:, :, :dim])
     sub.pos_embed.copy_(model.pos_embed[:, :, :dim])
-    for dst, src in zip(sub.blocks, model.blocks):
+    for dst, src in zip(sub.blocks, model.blocks[: arch.depth], strict=True):
         if dst.attn is not None:
             dst.norm1.weight.copy_(src.norm1.weight[:dim])
             dst.norm1.bias.copy_(src.norm1.bias[:dim])

@@ -51,7 +51,7 @@ def _check_keys(state: Mapping[str, Tensor], head: bool) -> int:
 
 
 def _copy_leading(dst: Tensor, src: Tensor, key: str) -> None:
-    if src.dim() != dst.dim() or any(s > d for s, d in zip(src.shape, dst.shape)):
+    if src.dim() != dst.dim() or any(s > d for s, d in zip(src.shape, dst.shape, strict=True)):
         raise WeightsError(f"{key}: shape {_shape(src)} does not fit the supernet's {_shape(dst)}")
     dst[tuple(slice(0, s) for s in src.shape)].copy_(src)
 
@@ -110,5 +110,5 @@ def load_vit_weights(model: SuperViT, state_dict: Mapping[str, Tensor], *, head:
                                "(pass head=False to keep a fresh classifier)")
         else:
             _copy_leading(own[key], value, key)
-    model._active = None  # noqa: SLF001 - cached slices are keyed by tensor versions, arch re-checked
+    model._active = None
     return space.canonical(arch)

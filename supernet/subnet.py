@@ -86,7 +86,7 @@ class SubViT(nn.Module):
         self.patch_embed = _PatchEmbed(input_spec.channels, dim, input_spec.patch)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, input_spec.num_patches + 1, dim))
-        counts = token_schedule(input_spec.num_patches, arch.blocks) + [None]
+        counts = [*token_schedule(input_spec.num_patches, arch.blocks), None]
         blocks = []
         for i, choice in enumerate(arch.blocks):
             merge = counts[i] - counts[i + 1] if counts[i + 1] is not None else 0

@@ -96,7 +96,7 @@ class SuperViT(nn.Module):
             return
         self.space.validate(arch)
         space, dim = self.space, arch.embed_dim
-        counts = token_schedule(space.input.num_patches, arch.blocks) + [None]
+        counts = [*token_schedule(space.input.num_patches, arch.blocks), None]
         for i, choice in enumerate(arch.blocks):
             merge = counts[i] - counts[i + 1] if counts[i + 1] is not None else 0
             spec = BlockSpec(choice.attention, choice.heads, space.head_dim, space.local_window, merge)

@@ -88,8 +88,8 @@ def test_subvit_rebuilds_from_config():
 def test_width_gradients_stay_in_the_slice():
     model = trained_like("digits").train()
     space = model.space
-    arch = Arch(min(space.embed_dim), tuple(
-        BlockChoice("softmax", min(space.heads), min(space.mlp_ratio), 1.0, 32) for _ in range(min(space.depth))))
+    block = BlockChoice("softmax", min(space.heads), min(space.mlp_ratio), 1.0, 32)
+    arch = Arch(min(space.embed_dim), (block,) * min(space.depth))
     model(images(space), arch).sum().backward()
     d = arch.embed_dim
     fc1 = model.blocks[0].mlp.fc1.weight.grad
