@@ -16,6 +16,7 @@ import numpy as np
 from search_space.arch import Arch, BlockChoice
 from search_space.errors import InputError
 from search_space.ops import merge_macs, merged_tokens, mixer_macs
+from search_space.space import has_mixer
 
 if TYPE_CHECKING:
     from search_space.space import SearchSpace
@@ -34,13 +35,28 @@ def _uniform_block(space: SearchSpace, rng: np.random.Generator) -> BlockChoice:
 
 
 def sample_uniform(space: SearchSpace, rng: np.random.Generator) -> Arch:
-    """Every dimension drawn uniformly and independently (then made canonical)."""
-    depth = _pick(rng, space.depth)
-    arch = Arch(
-        embed_dim=_pick(rng, space.embed_dim),
-        blocks=tuple(_uniform_block(space, rng) for _ in range(depth)),
-    )
-    return space.canonical(arch)
+    """Every dimension drawn uniformly and independently (then made canonical).
+
+    Draws without a token mixer in any block are not architectures; they are redrawn.
+    """
+    while True:
+        depth = _pick(rng, space.depth)
+        arch = Arch(
+            embed_dim=_pick(rng, space.embed_dim),
+            blocks=tuple(_uniform_block(space, rng) for _ in range(depth)),
+        )
+        if has_mixer(arch):
+            return space.canonical(arch)
+
+
+def _with_mixer(space: SearchSpace, arch: Arch, rng: np.random.Generator) -> Arch:
+    """`arch`, or, if no block mixes tokens, `arch` with one random block given a mixer."""
+    if has_mixer(arch):
+        return arch
+    mixers = tuple(a for a in space.attention if a != "none")
+    index = int(rng.integers(arch.depth))
+    return space.canonical(arch.replace_block(index, attention=_pick(rng, mixers),
+                                              heads=_pick(rng, space.heads)))
 
 
 def largest(space: SearchSpace) -> Arch:
@@ -66,12 +82,13 @@ def smallest(space: SearchSpace) -> Arch:
     d, heads, ratio, bits = min(space.embed_dim), min(space.heads), min(space.mlp_ratio), min(space.bits)
     depth, hd = min(space.depth), space.head_dim
     hidden = round(ratio * d)
-    # state: patch tokens entering the block -> (MACs so far, blocks so far)
-    states: dict[int, tuple[int, tuple[BlockChoice, ...]]] = {space.input.num_patches: (0, ())}
+    # state: (patch tokens entering the block, some block mixes tokens) -> (MACs, blocks so far)
+    states: dict[tuple[int, bool], tuple[int, tuple[BlockChoice, ...]]] = {
+        (space.input.num_patches, False): (0, ())}
     for i in range(depth):
         last = i == depth - 1
-        nxt: dict[int, tuple[int, tuple[BlockChoice, ...]]] = {}
-        for t, (cost, blocks) in states.items():
+        nxt: dict[tuple[int, bool], tuple[int, tuple[BlockChoice, ...]]] = {}
+        for (t, mixed), (cost, blocks) in states.items():
             n = t + 1
             for mixer in space.attention:
                 c = heads * hd
@@ -82,10 +99,11 @@ def smallest(space: SearchSpace) -> Arch:
                     t2 = t if last else merged_tokens(t, keep)
                     extra = merge_macs(t, hd if mixer != "none" else d) if t2 < t else 0
                     total = cost + block_cost + extra
-                    if t2 not in nxt or total < nxt[t2][0]:
-                        nxt[t2] = (total, (*blocks, BlockChoice(mixer, heads, ratio, keep, bits)))
+                    key = (t2, mixed or mixer != "none")
+                    if key not in nxt or total < nxt[key][0]:
+                        nxt[key] = (total, (*blocks, BlockChoice(mixer, heads, ratio, keep, bits)))
         states = nxt
-    best = min(states.values(), key=lambda s: s[0])[1]
+    best = min((v for (_, mixed), v in states.items() if mixed), key=lambda s: s[0])[1]
     return space.canonical(Arch(embed_dim=d, blocks=best))
 
 
@@ -153,6 +171,8 @@ def sample_by_macs(
             if best_gap <= tol:
                 return space.canonical(best)
             cand = space.canonical(_random_move(space, arch, rng))
+            if not has_mixer(cand):
+                continue
             c = space.macs(cand)
             if abs(c - target) < gap:
                 arch, cur = cand, c
@@ -172,12 +192,12 @@ def mutate(space: SearchSpace, arch: Arch, rng: np.random.Generator, prob: float
         changes = {f: _pick(rng, getattr(space, f)) for f in BLOCK_FIELDS if rng.random() < prob}
         if changes:
             blocks[i] = BlockChoice(**{**block.to_dict(), **changes})
-    child = space.canonical(Arch(embed_dim=child.embed_dim, blocks=tuple(blocks)))
+    child = _with_mixer(space, space.canonical(Arch(embed_dim=child.embed_dim, blocks=tuple(blocks))), rng)
     original = space.canonical(arch)
     for _ in range(32):  # force a change; a few tries since a move can be undone by canonicalising
         if child != original:
             return child
-        child = space.canonical(_random_move(space, original, rng))
+        child = _with_mixer(space, space.canonical(_random_move(space, original, rng)), rng)
     return child
 
 
@@ -188,5 +208,11 @@ def crossover(space: SearchSpace, a: Arch, b: Arch, rng: np.random.Generator) ->
     for i in range(depth):
         options = [p.blocks[i] for p in (a, b) if i < p.depth]
         blocks.append(options[int(rng.integers(len(options)))])
+    if all(block.attention == "none" for block in blocks):
+        # take one mixing block from a parent (the parent as deep as the child has one)
+        spots = [(i, p.blocks[i]) for p in (a, b) for i in range(min(depth, p.depth))
+                 if p.blocks[i].attention != "none"]
+        i, block = spots[int(rng.integers(len(spots)))]
+        blocks[i] = block
     embed = a.embed_dim if rng.random() < 0.5 else b.embed_dim
     return space.canonical(Arch(embed_dim=embed, blocks=tuple(blocks)))

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import networkx as nx
     import numpy as np
 
-__all__ = ["ATTENTION_TYPES", "BIT_WIDTHS", "InputSpec", "SearchSpace"]
+__all__ = ["ATTENTION_TYPES", "BIT_WIDTHS", "InputSpec", "SearchSpace", "has_mixer"]
 
 ATTENTION_TYPES = ("softmax", "linear", "local", "none")
 BIT_WIDTHS = (4, 8, 16, 32)
@@ -95,6 +95,12 @@ def _attention(value: Any, field: str) -> str:
     return a
 
 
+def _mixers(choices: tuple[str, ...]) -> tuple[str, ...]:
+    if all(a == "none" for a in choices):
+        raise SpaceError("attention: needs a type other than none (an architecture needs a token mixer)")
+    return choices
+
+
 @dataclass(frozen=True, slots=True)
 class InputSpec:
     """Input geometry and task: square images of `size` pixels cut into `patch`-pixel patches."""
@@ -163,7 +169,7 @@ class SearchSpace:
             depth=_choices(data, "depth", _positive_int),
             heads=_choices(data, "heads", _positive_int),
             mlp_ratio=_choices(data, "mlp_ratio", _ratio),
-            attention=_choices(data, "attention", _attention),
+            attention=_mixers(_choices(data, "attention", _attention)),
             token_keep=_choices(data, "token_keep", _keep),
             bits=_choices(data, "bits", _bits),
             local_window=window,
@@ -217,6 +223,10 @@ class SearchSpace:
         for i, block in enumerate(arch.blocks):
             for field in ("attention", "heads", "mlp_ratio", "token_keep", "bits"):
                 _member(getattr(block, field), getattr(self, field), f"blocks[{i}].{field}")
+        if not has_mixer(arch):
+            raise ArchError(
+                f"blocks: all {arch.depth} blocks have attention none; at least one needs a token "
+                "mixer, or the class token never sees the image")
         return arch
 
     def arch_from_dict(self, data: Any) -> Arch:
@@ -254,18 +264,25 @@ class SearchSpace:
         """
         from search_space.ops import merged_tokens
 
-        with_heads = len([a for a in self.attention if a != "none"]) * len(self.heads)
-        per_block = (with_heads + ("none" in self.attention)) * len(self.mlp_ratio) * len(self.bits)
-        total, states = 0, {self.input.num_patches: 1}
-        for depth in range(1, max(self.depth) + 1):
-            if depth in self.depth:
-                total += sum(states.values()) * per_block
-            following: dict[int, int] = {}
-            for tokens, count in states.items():
-                for after in {merged_tokens(tokens, k) for k in self.token_keep}:
-                    following[after] = following.get(after, 0) + count * per_block
-            states = following
-        return total * len(self.embed_dim)
+        per_option = len(self.mlp_ratio) * len(self.bits)
+        mixers = len([a for a in self.attention if a != "none"]) * len(self.heads)
+        none = 1 if "none" in self.attention else 0
+
+        def count(per_block: int) -> int:
+            total, states = 0, {self.input.num_patches: 1}
+            for depth in range(1, max(self.depth) + 1):
+                if depth in self.depth:
+                    total += sum(states.values()) * per_block
+                following: dict[int, int] = {}
+                for tokens, n in states.items():
+                    for after in {merged_tokens(tokens, k) for k in self.token_keep}:
+                        following[after] = following.get(after, 0) + n * per_block
+                states = following
+            return total
+
+        # every sequence of blocks, less those without any token mixer (not valid)
+        all_sequences = count((mixers + none) * per_option)
+        return (all_sequences - count(none * per_option)) * len(self.embed_dim)
 
     # ---- complexity ---------------------------------------------------------------------
     def macs(self, arch: Arch) -> int:
@@ -332,6 +349,11 @@ class SearchSpace:
         from search_space.sampling import crossover
 
         return crossover(self, a, b, rng)
+
+
+def has_mixer(arch: Arch) -> bool:
+    """Whether some block mixes tokens (without one, the class token never sees the image)."""
+    return any(b.attention != "none" for b in arch.blocks)
 
 
 def _member(value: Any, allowed: Sequence[Any], field: str) -> None:

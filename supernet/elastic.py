@@ -9,13 +9,28 @@ state-dict keys. The active slice is set by `set_active`; under no-grad the mate
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from supernet.quant import quantize_act, quantize_bias, quantize_weight
 
-__all__ = ["ElasticLayerNorm", "ElasticLinear", "ElasticQKV"]
+__all__ = ["ElasticLayerNorm", "ElasticLinear", "ElasticQKV", "slice_cache"]
+
+
+_CACHE_ENABLED = [True]
+
+
+@contextmanager
+def slice_cache(enabled: bool):
+    """Turn the no-grad cache of materialised weights on or off (for benchmarks and tests)."""
+    _CACHE_ENABLED.append(enabled)
+    try:
+        yield
+    finally:
+        _CACHE_ENABLED.pop()
 
 
 class _SliceCache:
@@ -28,7 +43,7 @@ class _SliceCache:
         self.value: tuple = ()
 
     def get(self, key: tuple, make) -> tuple:
-        if torch.is_grad_enabled():
+        if torch.is_grad_enabled() or not _CACHE_ENABLED[-1]:
             return make()
         if key != self.key:
             self.value, self.key = make(), key

@@ -21,7 +21,10 @@ def space(name: str) -> SearchSpace:
 
 
 def raw_arch(s: SearchSpace) -> st.SearchStrategy[Arch]:
-    """Any encoding of the space, drawn straight from its choices (not necessarily canonical)."""
+    """Any valid encoding of the space, drawn straight from its choices (not necessarily canonical).
+
+    Valid: some block has a token mixer.
+    """
     block = st.builds(
         BlockChoice,
         attention=st.sampled_from(s.attention),
@@ -33,6 +36,7 @@ def raw_arch(s: SearchSpace) -> st.SearchStrategy[Arch]:
     blocks = st.sampled_from(s.depth).flatmap(
         lambda d: st.lists(block, min_size=d, max_size=d).map(tuple)
     )
+    blocks = blocks.filter(lambda bs: any(b.attention != "none" for b in bs))
     return st.builds(Arch, embed_dim=st.sampled_from(s.embed_dim), blocks=blocks)
 
 

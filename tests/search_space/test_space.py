@@ -12,6 +12,7 @@ import yaml
 
 from search_space import (
     Arch,
+    ArchError,
     BlockChoice,
     InputError,
     SearchSpace,
@@ -215,6 +216,10 @@ def _brute_force_size(s: SearchSpace) -> int:
     for width, depth in itertools.product(s.embed_dim, s.depth):
         for combo in itertools.product(blocks, repeat=depth):
             arch = Arch(width, combo)
+            if all(b.attention == "none" for b in combo):
+                with pytest.raises(ArchError, match=r"^blocks: all \d+ blocks have attention none"):
+                    s.validate(arch)
+                continue
             s.validate(arch)
             canonical.add(s.canonical(arch))
     return len(canonical)
@@ -226,10 +231,10 @@ def _brute_force_size(s: SearchSpace) -> int:
         {},
         {"attention": ["softmax", "linear", "local", "none"], "heads": [1, 2, 4], "mlp_ratio": [2.0],
          "bits": [8, 32], "depth": [1, 2]},
-        {"attention": ["none"], "depth": [1, 2, 3], "token_keep": [1.0, 0.75, 0.5]},
+        {"attention": ["none", "linear"], "depth": [1, 2, 3], "token_keep": [1.0, 0.75, 0.5]},
         {"attention": ["linear"], "depth": [2, 3], "token_keep": [0.5, 0.75], "heads": [4], "bits": [4, 16]},
     ],
-    ids=["base", "all-mixers", "only-none", "keep-below-one"],
+    ids=["base", "all-mixers", "mostly-none", "keep-below-one"],
 )
 def test_size_counts_the_canonical_archs(changes):
     s = SearchSpace.from_dict(_space(**changes))
@@ -237,8 +242,14 @@ def test_size_counts_the_canonical_archs(changes):
 
 
 def test_size_of_the_base_tiny_space_by_hand():
-    # per block: (softmax x 2 heads + none) x 2 ratios x 2 keeps x 1 bits = 12; last block: 6 keeps fixed
-    assert SearchSpace.from_dict(_space()).size() == 2 * (6 + 12 * 6)
+    # per block: (softmax x 2 heads + none) x 2 ratios x 2 keeps x 1 bits = 12; last block: 6 keeps fixed;
+    # less the archs whose blocks are all `none` (no token mixer): 2 of depth 1, 4 x 2 of depth 2
+    assert SearchSpace.from_dict(_space()).size() == 2 * ((6 - 2) + (12 * 6 - 4 * 2))
+
+
+def test_a_space_needs_a_token_mixer():
+    with pytest.raises(SpaceError, match=r"^attention: needs a type other than none"):
+        SearchSpace.from_dict(_space(attention=["none"]))
 
 
 @pytest.mark.parametrize("name", builtin_spaces())
@@ -266,7 +277,7 @@ def test_smallest_is_the_minimum_of_a_tiny_space_by_brute_force():
                                      token_keep=[1.0, 0.75, 0.5], depth=[2, 3], mlp_ratio=[1.0]))
     blocks = _all_blocks(s)
     every = [Arch(w, combo) for w in s.embed_dim for d in s.depth
-             for combo in itertools.product(blocks, repeat=d)]
+             for combo in itertools.product(blocks, repeat=d) if any(b.attention != "none" for b in combo)]
     macs = [s.macs(a) for a in every]
     assert s.macs(s.smallest()) == min(macs)
     unmerged = [m for a, m in zip(every, macs, strict=True) if all(b.token_keep == 1.0 for b in a.blocks)]

@@ -114,3 +114,16 @@ def test_arch_outside_space_is_a_clear_error():
     bad = Arch(64, tuple(BlockChoice("softmax", 8, 4.0, 1.0, 32) for _ in range(2)))
     with pytest.raises(ArchError, match=r"^blocks\[0\]\.heads: 8 is not one of"):
         model(images(model.space), bad)
+
+
+def test_cached_slices_follow_weight_updates():
+    model = trained_like("digits")
+    arch = model.space.sample(np.random.default_rng(8))
+    x = images(model.space)
+    with torch.no_grad():
+        first = model(x, arch)
+        for p in model.parameters():
+            p.mul_(1.1)
+        second = model(x, arch)
+        assert not torch.equal(first, second)
+        assert torch.equal(second, extract(model, arch)(x))
