@@ -1,0 +1,76 @@
+"""Supernet checkpoints (`supernet.pt`): written atomically, read without unpickling code."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from search_space import SearchSpace
+from search_space.errors import InputError
+from search_space.files import write_bytes_atomic
+
+__all__ = ["CHECKPOINT_VERSION", "CheckpointError", "load_checkpoint", "load_supernet", "save_checkpoint"]
+
+CHECKPOINT_VERSION = 1
+_REQUIRED = ("state_dict", "space", "train_config", "epoch", "metrics", "version")
+
+
+class CheckpointError(InputError):
+    """A checkpoint is missing, damaged, not ours, or for another space."""
+
+
+def save_checkpoint(path: str | Path, data: dict[str, Any]) -> Path:
+    """`torch.save` into memory, then an atomic write: a crash never leaves half a checkpoint."""
+    buffer = io.BytesIO()
+    torch.save({**data, "version": CHECKPOINT_VERSION}, buffer)
+    return write_bytes_atomic(path, buffer.getvalue())
+
+
+def load_checkpoint(path: str | Path, space: SearchSpace | None = None) -> dict[str, Any]:
+    """Read a checkpoint with `weights_only=True` (tensors and plain data only, never code).
+
+    With `space`, the checkpoint must belong to that space (same fingerprint).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise CheckpointError(f"{p}: no such checkpoint file")
+    try:
+        data = torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
+        raise CheckpointError(
+            f"{p}: refused: holds more than tensors and plain data ({first[:120]})") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise CheckpointError(
+            f"{p}: not a readable checkpoint (damaged or truncated: {type(exc).__name__})") from None
+    if not isinstance(data, dict) or any(k not in data for k in _REQUIRED):
+        raise CheckpointError(
+            f"{p}: not a vit-nas supernet checkpoint (needs keys {', '.join(_REQUIRED)})")
+    if data["version"] != CHECKPOINT_VERSION:
+        raise CheckpointError(
+            f"{p}: checkpoint version {data['version']}, this vit-nas reads {CHECKPOINT_VERSION}")
+    if space is not None:
+        theirs = SearchSpace.from_dict(data["space"])
+        if theirs.fingerprint != space.fingerprint:
+            raise CheckpointError(f"{p}: checkpoint of space {theirs.name!r} [{theirs.fingerprint}], "
+                                  f"not of space {space.name!r} [{space.fingerprint}]")
+    return data
+
+
+def load_supernet(path: str | Path, space: SearchSpace | None = None):
+    """The trained `SuperViT` of a checkpoint (eval mode) and the checkpoint's data."""
+    from supernet.supervit import SuperViT
+
+    data = load_checkpoint(path, space)
+    model = SuperViT(SearchSpace.from_dict(data["space"]))
+    try:
+        model.load_state_dict(data["state_dict"])
+    except (RuntimeError, KeyError, TypeError) as exc:
+        first = str(exc).splitlines()[0][:160]
+        raise CheckpointError(f"{path}: weights do not match the space it names ({first})") from None
+    return model.eval(), data

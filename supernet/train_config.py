@@ -1,0 +1,68 @@
+"""The settings of a supernet training run (a frozen value, stored in every checkpoint)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from search_space.errors import InputError
+
+__all__ = ["TrainConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class TrainConfig:
+    """Everything that decides what a training run computes.
+
+    Defaults are the digits preset (configs/train/digits.yaml): two CPU cores, minutes.
+    """
+
+    space: str = "digits"
+    dataset: str = "digits"
+    data_dir: str | None = None
+    epochs: int = 100
+    batch_size: int = 128
+    lr: float = 2e-3
+    min_lr: float = 1e-5
+    weight_decay: float = 0.05
+    warmup_epochs: int = 5
+    label_smoothing: float = 0.1
+    grad_clip: float = 1.0
+    random_subnets: int = 2
+    distill: bool = True
+    sampling: str = "performance"
+    val_fraction: float = 0.1
+    limit: int | None = None
+    eval_every: int = 1
+    seed: int = 0
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        checks = {
+            "epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1, "lr": self.lr > 0,
+            "min_lr": 0 <= self.min_lr <= self.lr, "weight_decay": self.weight_decay >= 0,
+            "warmup_epochs": self.warmup_epochs >= 0, "label_smoothing": 0 <= self.label_smoothing < 1,
+            "grad_clip": self.grad_clip >= 0, "random_subnets": self.random_subnets >= 0,
+            "val_fraction": 0 < self.val_fraction < 1, "eval_every": self.eval_every >= 1,
+            "sampling": self.sampling in ("uniform", "complexity", "performance"),
+            "device": self.device in ("cpu", "cuda"),
+            "limit": self.limit is None or self.limit >= 10,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise InputError(f"{name}: {getattr(self, name)!r} is not a valid value")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputError(f"{unknown[0]}: unknown training setting (known: {', '.join(sorted(known))})")
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
