@@ -7,6 +7,7 @@ import click
 from nas._app import NasGroup
 from nas.pending import COMMANDS
 from nas.space_cmd import space
+from nas.train_cmd import train
 
 __all__ = ["main"]
 
@@ -22,5 +23,6 @@ def main() -> None:
 
 
 main.add_command(space)
+main.add_command(train)
 for _command in COMMANDS:
     main.add_command(_command)

@@ -86,28 +86,6 @@ def extract(best_yaml: str, formats: str, **_: object) -> None:
     _not_built(8)
 
 
-@click.command(hidden=True)
-@click.option("--space", "space_ref", default="digits")
-@click.option("--dataset", type=click.Choice(["digits", "fashion-mnist", "cifar10", "imagefolder"]),
-              default="digits")
-@click.option("--data-dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--epochs", type=click.IntRange(1, None))
-@click.option("--batch-size", type=click.IntRange(1, None))
-@click.option("--lr", type=click.FloatRange(0, None, min_open=True))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--resume", is_flag=True)
-@click.option("--init-from", type=_EXISTING)
-@click.option("--device", "torch_device", type=click.Choice(["cpu", "cuda"]), default="cpu")
-@click.option("--sampling", type=click.Choice(["uniform", "complexity", "performance"]),
-              default="performance")
-@click.option("--num-workers", type=click.IntRange(1, None))
-@click.option("--ray-address")
-def train(space_ref: str, **_: object) -> None:
-    """Train a weight-sharing supernet."""
-    _space(space_ref)
-    _not_built(6)
-
-
 @click.group(hidden=True)
 def latency() -> None:
     """Measure latencies and fit per-device predictors."""
@@ -158,4 +136,4 @@ def devices() -> None:
     _not_built(5)
 
 
-COMMANDS = (search, extract, train, latency, retrain, evaluate, devices)
+COMMANDS = (search, extract, latency, retrain, evaluate, devices)

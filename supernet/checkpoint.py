@@ -41,10 +41,10 @@ def load_checkpoint(path: str | Path, space: SearchSpace | None = None) -> dict[
         raise CheckpointError(f"{p}: no such checkpoint file")
     try:
         data = torch.load(p, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsafe content"
+    except pickle.UnpicklingError:
         raise CheckpointError(
-            f"{p}: refused: holds more than tensors and plain data ({first[:120]})") from None
+            f"{p}: refused: not loadable as tensors and plain data (damaged, or holding objects "
+            "that would run code when unpickled)") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
         raise CheckpointError(
             f"{p}: not a readable checkpoint (damaged or truncated: {type(exc).__name__})") from None

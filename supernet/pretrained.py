@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
 
 import torch
 from torch import Tensor
@@ -12,7 +13,7 @@ from search_space import Arch, BlockChoice
 from search_space.errors import InputError
 from supernet.supervit import SuperViT
 
-__all__ = ["WeightsError", "load_vit_weights"]
+__all__ = ["WeightsError", "load_vit_weights", "read_vit_state_dict"]
 
 _BLOCK_KEY = re.compile(r"^blocks\.(\d+)\.(.+)$")
 _BLOCK_TENSORS = ("norm1.weight", "norm1.bias", "attn.qkv.weight", "attn.qkv.bias", "attn.proj.weight",
@@ -112,3 +113,24 @@ def load_vit_weights(model: SuperViT, state_dict: Mapping[str, Tensor], *, head:
             _copy_leading(own[key], value, key)
     model._active = None
     return space.canonical(arch)
+
+
+def read_vit_state_dict(path: str | Path) -> dict[str, Tensor]:
+    """A timm/DeiT state dict from a `.pth` file, read with `weights_only=True` (never code).
+
+    Accepts the bare state dict or the `{"model": ...}` / `{"state_dict": ...}` wrappers of
+    the DeiT and timm releases.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise WeightsError(f"{p}: no such weights file")
+    try:
+        data = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure to read is a bad file, said in one line
+        raise WeightsError(f"{p}: not a weights-only PyTorch file ({type(exc).__name__})") from None
+    for key in ("model", "state_dict"):
+        if isinstance(data, dict) and isinstance(data.get(key), dict):
+            data = data[key]
+    if not isinstance(data, dict):
+        raise WeightsError(f"{p}: expected a state dict of tensors")
+    return data

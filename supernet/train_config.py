@@ -8,7 +8,7 @@ from typing import Any
 
 from search_space.errors import InputError
 
-__all__ = ["TrainConfig"]
+__all__ = ["TrainConfig", "preset"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,11 +22,11 @@ class TrainConfig:
     dataset: str = "digits"
     data_dir: str | None = None
     epochs: int = 100
-    batch_size: int = 128
+    batch_size: int = 64
     lr: float = 2e-3
     min_lr: float = 1e-5
     weight_decay: float = 0.05
-    warmup_epochs: int = 5
+    warmup_epochs: int = 3
     label_smoothing: float = 0.1
     grad_clip: float = 1.0
     random_subnets: int = 2
@@ -34,9 +34,10 @@ class TrainConfig:
     sampling: str = "performance"
     val_fraction: float = 0.1
     limit: int | None = None
-    eval_every: int = 1
+    eval_every: int = 5
     seed: int = 0
     device: str = "cpu"
+    init_from: str | None = None
 
     def __post_init__(self) -> None:
         checks = {
@@ -66,3 +67,15 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def preset(dataset: str) -> TrainConfig:
+    """The shipped settings for a dataset (configs/train/<dataset>.yaml), or the defaults."""
+    from importlib import resources
+
+    from search_space._yaml import load_yaml_text
+
+    path = resources.files("configs") / "train" / f"{dataset}.yaml"
+    if not path.is_file():
+        return TrainConfig(dataset=dataset)
+    return TrainConfig.from_dict(load_yaml_text(path.read_text(), source=str(path)))

@@ -1,0 +1,97 @@
+"""`nas train`: train a weight-sharing supernet."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import click
+
+__all__ = ["default_supernet_dir", "train"]
+
+
+def nas_home() -> Path:
+    """$NAS_HOME, default ~/.cache/vit-nas: cached supernets and predictors."""
+    return Path(os.environ.get("NAS_HOME", Path.home() / ".cache" / "vit-nas"))
+
+
+def default_supernet_dir(space) -> Path:
+    """Where the embedded default supernet of a space is cached."""
+    return nas_home() / "supernets" / f"{space.name}-{space.fingerprint}"
+
+
+@click.command()
+@click.option("--space", "space_ref", help="Search space: a YAML path or a built-in name "
+              "(default: the dataset's own space).")
+@click.option("--dataset", type=click.Choice(["digits", "fashion-mnist", "cifar10", "imagefolder"]),
+              help="Training data (default: digits, scikit-learn's bundled 8x8 digits).")
+@click.option("--data-dir", type=click.Path(path_type=Path),
+              help="Folder (or, for cifar10, an .npz file) holding the dataset.")
+@click.option("--epochs", type=click.IntRange(1, None), help="Epochs (default: the dataset's preset).")
+@click.option("--batch-size", type=click.IntRange(1, None))
+@click.option("--lr", type=click.FloatRange(0, None, min_open=True), help="Peak learning rate.")
+@click.option("--sampling", type=click.Choice(["uniform", "complexity", "performance"]),
+              help="How the random subnets of each step are drawn (default: performance).")
+@click.option("--seed", type=int, help="Random seed (default 0).")
+@click.option("--limit", type=click.IntRange(10, None), help="Use only the first N training images.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder (default: $NAS_HOME/supernets/<space>-<hash> for the default "
+                   "run, else runs/train/<space>-<dataset>-<time>).")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option("--init-from", type=click.Path(path_type=Path),
+              help="Initialise from a timm/DeiT ViT state dict (.pth, read weights-only).")
+@click.option("--device", "torch_device", type=click.Choice(["cpu", "cuda"]), default="cpu",
+              show_default=True)
+@click.option("--num-workers", type=click.IntRange(1, None),
+              help="Train data-parallel with Ray Train on this many workers.")
+@click.option("--ray-address", help="Join this Ray cluster (with --num-workers).")
+def train(space_ref, dataset, data_dir, epochs, batch_size, lr, sampling, seed, limit, out, resume,
+          init_from, torch_device, num_workers, ray_address) -> None:
+    """Train a supernet; writes OUT/supernet.pt (every epoch) and OUT/metrics.json."""
+    from search_space import load_space
+    from supernet.train_config import preset
+
+    config = preset(dataset or "digits")
+    config = config.replace(space=space_ref, data_dir=str(data_dir) if data_dir else None, epochs=epochs,
+                            batch_size=batch_size, lr=lr, sampling=sampling, seed=seed, limit=limit,
+                            device=torch_device, init_from=str(init_from) if init_from else None)
+    space = load_space(config.space)
+    if out is None:
+        default_run = space_ref is None and dataset is None
+        out = (default_supernet_dir(space) if default_run else
+               Path("runs") / "train" / f"{space.name}-{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if ray_address and not num_workers:
+        raise click.UsageError("--ray-address needs --num-workers")
+    result = run_training(config, out, resume=resume, num_workers=num_workers, ray_address=ray_address)
+    final = result.metrics.get("final") or {}
+    click.echo(f"wrote {result.checkpoint} and {result.metrics_path}")
+    if final:
+        click.echo("test top-1: " + ", ".join(f"{k.removeprefix('test_top1_')} {v:.3f}"
+                                              for k, v in final.items()))
+
+
+def run_training(config, out: Path, *, resume: bool, num_workers: int | None, ray_address: str | None):
+    """Run in process (with progress) or on Ray Train workers."""
+    from nas._progress import Progress
+
+    progress = Progress("train", every=15.0)
+
+    def on_step(event):
+        progress.update(event["step"], event["steps"],
+                        f"epoch {event['epoch']}/{config.epochs} loss {event['loss']:.3f}")
+
+    def on_epoch(record):
+        val = record.get("val_top1", {})
+        text = " ".join(f"{k} {v:.3f}" for k, v in val.items())
+        progress.message(f"epoch {record['epoch']}/{config.epochs} loss {record['loss']:.3f} "
+                         f"{record['images_per_s']:.0f} img/s" + (f" | val top-1 {text}" if text else ""))
+
+    if num_workers:
+        from supernet.distributed import train_distributed
+
+        return train_distributed(config, out, num_workers=num_workers, address=ray_address, resume=resume)
+    from supernet.train import train_supernet
+
+    return train_supernet(config, out, resume=resume, on_epoch=on_epoch,
+                          on_step=on_step if progress.tty else None, on_start=progress.message)

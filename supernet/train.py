@@ -1,0 +1,279 @@
+"""Supernet training: the sandwich rule with in-place distillation, per-epoch checkpoints, resume.
+
+Each step trains the largest subnet on the labels, then the smallest and `random_subnets`
+sampled subnets on the largest's soft predictions (in-place distillation), accumulating
+gradients before one optimizer step (Yu et al., "BigNAS", ECCV 2020, sec. 3.1; Cai et
+al., "Once-for-All", ICLR 2020). AdamW, cosine schedule with linear warm-up, gradient
+clipping, label smoothing. All randomness derives from (seed, epoch, step), so a resumed
+run ends where an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from search_space import Arch, SearchSpace, load_space
+from search_space.errors import InputError
+from search_space.files import write_text_atomic
+from supernet.checkpoint import load_checkpoint, save_checkpoint
+from supernet.data import DatasetSplits, Split, iterate_batches, load_dataset
+from supernet.pretrained import load_vit_weights, read_vit_state_dict
+from supernet.subnet_sampler import SubnetSampler
+from supernet.supervit import SuperViT
+from supernet.train_config import TrainConfig
+
+__all__ = ["Collective", "TrainResult", "evaluate", "fixed_eval_archs", "train_supernet"]
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    checkpoint: Path
+    metrics_path: Path
+    metrics: dict[str, Any]
+
+
+def fixed_eval_archs(space: SearchSpace, count: int = 3) -> dict[str, Arch]:
+    """largest, smallest and `count` middle subnets at evenly spaced MACs (fixed per space)."""
+    rng = np.random.default_rng(12345)
+    lo, hi = space.macs_range()
+    archs = {"largest": space.largest(), "smallest": space.smallest()}
+    for i in range(count):
+        target = lo + (hi - lo) * (i + 1) / (count + 1)
+        band = (target - 0.02 * (hi - lo), target + 0.02 * (hi - lo))
+        archs[f"mid{i + 1}"] = space.sample_by_macs(rng, band=band)
+    return archs
+
+
+@torch.no_grad()
+def evaluate(model: SuperViT, arch: Arch, split: Split, batch_size: int = 512, device: str = "cpu") -> float:
+    """Top-1 of subnet `arch` (inherited weights) on `split`."""
+    was_training = model.training
+    model.eval()
+    correct = 0
+    for x, y in iterate_batches(split, batch_size, shuffle=False, augment="none", device=device):
+        correct += (model(x, arch).argmax(dim=1) == y).sum().item()
+    model.train(was_training)
+    return correct / max(len(split), 1)
+
+
+def _param_groups(model: SuperViT, weight_decay: float) -> list[dict[str, Any]]:
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (no_decay if p.ndim < 2 or name in ("cls_token", "pos_embed") else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _schedule(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
+    total, warmup = config.epochs * steps_per_epoch, config.warmup_epochs * steps_per_epoch
+    floor = config.min_lr / config.lr
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = (step - warmup) / max(total - warmup, 1)
+        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+    return factor
+
+
+def _soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return -(target * F.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
+
+
+class Collective:
+    """Averaging across data-parallel ranks; the single-process default does nothing.
+
+    Every rank samples the same subnets (from seed and step) and sees its shard of each
+    batch; after the sandwich's backward passes one all-reduce averages the gradients of
+    all parameters (zeros for the ones a subnet did not use), which avoids DDP's slow
+    unused-parameter search for elastic models.
+    """
+
+    rank, world = 0, 1
+
+    def mean_(self, tensor: torch.Tensor) -> torch.Tensor:
+        return tensor
+
+
+class _Trainer:
+    """One training run's state: model, optimizer, schedule, sampler, data."""
+
+    def __init__(self, config: TrainConfig, space: SearchSpace, splits: DatasetSplits,
+                 collective: Collective | None = None) -> None:
+        self.config, self.space, self.splits = config, space, splits
+        self.collective = collective or Collective()
+        torch.manual_seed(config.seed)
+        self.model = SuperViT(space)
+        if config.init_from:
+            state = read_vit_state_dict(config.init_from)
+            head = state.get("head.weight")
+            same_classes = head is not None and head.shape[0] == space.input.num_classes
+            load_vit_weights(self.model, state, head=same_classes)
+        self.model.to(config.device)
+        self.optimizer = torch.optim.AdamW(_param_groups(self.model, config.weight_decay), lr=config.lr)
+        self.steps_per_epoch = max(len(splits.train) // config.batch_size, 1)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer,
+                                                           _schedule(config, self.steps_per_epoch))
+        self.sampler = SubnetSampler(space, mode=config.sampling, seed=config.seed,
+                                     max_age=2 * self.steps_per_epoch)
+        self.largest, self.smallest = space.largest(), space.smallest()
+        self.eval_archs = fixed_eval_archs(space)
+        self.epoch, self.history = 0, []
+
+    def state(self) -> dict[str, Any]:
+        return {"state_dict": self.model.state_dict(), "space": self.space.to_dict(),
+                "train_config": self.config.to_dict(), "epoch": self.epoch,
+                "metrics": {"epochs": self.history}, "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "sampler": self.sampler.state_dict(),
+                "data_source": self.splits.source}
+
+    def restore(self, data: dict[str, Any]) -> None:
+        self.model.load_state_dict(data["state_dict"])
+        self.optimizer.load_state_dict(data["optimizer"])
+        self.scheduler.load_state_dict(data["scheduler"])
+        self.sampler.load_state_dict(data["sampler"])
+        self.epoch, self.history = int(data["epoch"]), list(data["metrics"]["epochs"])
+
+    def step(self, x: torch.Tensor, y: torch.Tensor, step: int) -> float:
+        """One sandwich step; returns the largest subnet's loss."""
+        config, model = self.config, self.model
+        self.optimizer.zero_grad(set_to_none=True)
+        logits = model(x, self.largest)
+        loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
+        loss.backward()
+        teacher = F.softmax(logits.detach(), dim=-1)
+        randoms = self.sampler.draw(step, self.steps_per_epoch, config.random_subnets)
+        losses = [loss.detach()]
+        for arch in [self.smallest, *randoms]:
+            out = model(x, arch)
+            sub_loss = (_soft_cross_entropy(out, teacher) if config.distill
+                        else F.cross_entropy(out, y, label_smoothing=config.label_smoothing))
+            sub_loss.backward()
+            losses.append(sub_loss.detach())
+        losses = self.collective.mean_(torch.stack(losses)).tolist()
+        if self.collective.world > 1:
+            self._average_gradients()
+        for arch, value in zip(randoms, losses[2:], strict=True):
+            self.sampler.record(step, arch, value)
+        if config.grad_clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        self.optimizer.step()
+        self.scheduler.step()
+        return losses[0]
+
+    def _average_gradients(self) -> None:
+        """One flat all-reduce of every gradient and every activation range (calibration)."""
+        params = list(self.model.parameters())
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+        buffers = [b for name, b in self.model.named_buffers() if name.endswith("act_absmax")]
+        flat = self.collective.mean_(torch.cat([p.grad.flatten() for p in params] +
+                                               [b.flatten() for b in buffers]))
+        offset = 0
+        for t in [p.grad for p in params] + buffers:
+            t.copy_(flat[offset : offset + t.numel()].view_as(t))
+            offset += t.numel()
+
+    def run_epoch(self, on_step: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
+        config, start = self.config, time.perf_counter()
+        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + self.epoch)
+        self.model.train()
+        losses = []
+        batches = iterate_batches(self.splits.train, config.batch_size, shuffle=True, generator=generator,
+                                  augment=self.splits.augment, drop_last=True, device=config.device)
+        rank, world = self.collective.rank, self.collective.world
+        for i, (x, y) in enumerate(batches):
+            # every rank walks the same batches and takes its shard
+            losses.append(self.step(x[rank::world], y[rank::world], self.epoch * self.steps_per_epoch + i))
+            if on_step is not None:
+                on_step({"epoch": self.epoch + 1, "step": i + 1, "steps": self.steps_per_epoch,
+                         "loss": losses[-1]})
+        seconds = time.perf_counter() - start
+        self.epoch += 1
+        record: dict[str, Any] = {"epoch": self.epoch, "loss": float(np.mean(losses)),
+                                  "lr": self.scheduler.get_last_lr()[0], "seconds": seconds,
+                                  "images_per_s": len(losses) * config.batch_size / seconds}
+        if self.epoch % config.eval_every == 0 or self.epoch == config.epochs:
+            record["val_top1"] = {name: evaluate(self.model, arch, self.splits.val, device=config.device)
+                                  for name, arch in self.eval_archs.items()}
+        self.history.append(record)
+        return record
+
+
+def _write_metrics(path: Path, trainer: _Trainer, final: dict[str, Any] | None) -> Path:
+    import json
+
+    data = {"space": trainer.space.name, "dataset": trainer.config.dataset,
+            "data_source": trainer.splits.source, "config": trainer.config.to_dict(),
+            "eval_archs": {k: a.to_dict() for k, a in trainer.eval_archs.items()},
+            "epochs": trainer.history}
+    if final is not None:
+        data["final"] = final
+    return write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+
+
+def train_supernet(
+    config: TrainConfig,
+    out: str | Path,
+    *,
+    resume: bool = False,
+    stop_after: int | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    on_step: Callable[[dict[str, Any]], None] | None = None,
+    collective: Collective | None = None,
+    on_start: Callable[[str], None] | None = None,
+) -> TrainResult:
+    """Train a supernet; write `out/supernet.pt` (every epoch, atomically) and `out/metrics.json`.
+
+    Args:
+        resume: continue from `out/supernet.pt` (same settings required).
+        stop_after: stop (after checkpointing) once this many epochs are done in total, e.g.
+            to split a long run into jobs; a later `resume=True` call finishes it.
+        collective: data-parallel averaging (Ray Train workers); only rank 0 writes files.
+        on_start: told, once the data is loaded and checked, what the run trains on.
+    """
+    out = Path(out)
+    space = load_space(config.space)
+    splits = load_dataset(config.dataset, config.data_dir, size=space.input.size,
+                          channels=space.input.channels, num_classes=space.input.num_classes,
+                          val_fraction=config.val_fraction, seed=config.seed, limit=config.limit)
+    trainer = _Trainer(config, space, splits, collective)
+    writer = trainer.collective.rank == 0
+    ckpt_path, metrics_path = out / "supernet.pt", out / "metrics.json"
+    if resume and ckpt_path.exists():
+        data = load_checkpoint(ckpt_path, space)
+        saved = TrainConfig.from_dict(data["train_config"])
+        if saved != config:
+            diff = [k for k, v in saved.to_dict().items() if config.to_dict()[k] != v]
+            raise InputError(f"{ckpt_path}: --resume needs the settings of the run it resumes "
+                             f"({', '.join(f'{k}={saved.to_dict()[k]!r}' for k in diff)})")
+        trainer.restore(data)
+    end = config.epochs if stop_after is None else min(stop_after, config.epochs)
+    if on_start is not None:
+        on_start(f"training a {space.name} supernet on {splits.source} into {out} "
+                 f"(epochs {trainer.epoch + 1}..{end} of {config.epochs}, {config.sampling} sampling)")
+    while trainer.epoch < end:
+        record = trainer.run_epoch(on_step)
+        if writer:
+            save_checkpoint(ckpt_path, trainer.state())
+            _write_metrics(metrics_path, trainer, None)
+        if on_epoch is not None:
+            on_epoch(record)
+    final = None
+    if trainer.epoch >= config.epochs:
+        final = {f"test_top1_{name}": evaluate(trainer.model, trainer.eval_archs[name], splits.test,
+                                               device=config.device) for name in ("largest", "smallest")}
+        if writer:
+            _write_metrics(metrics_path, trainer, final)
+    return TrainResult(ckpt_path, metrics_path, {"epochs": trainer.history, "final": final})
+

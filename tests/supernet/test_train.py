@@ -1,0 +1,144 @@
+"""Supernet training: sandwich steps learn, checkpoints round-trip, resume is exact, bad input is clean."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from nas.cli import main
+from search_space import load_space
+from supernet.checkpoint import CheckpointError, load_checkpoint, load_supernet, save_checkpoint
+from supernet.subnet_sampler import SubnetSampler
+from supernet.train import train_supernet
+from supernet.train_config import TrainConfig, preset
+
+TINY = TrainConfig(epochs=3, batch_size=32, limit=200, eval_every=1, warmup_epochs=1, random_subnets=1)
+
+
+def test_training_writes_checkpoint_and_metrics(tmp_path):
+    result = train_supernet(TINY, tmp_path)
+    data = load_checkpoint(result.checkpoint, load_space("digits"))
+    assert data["epoch"] == 3 and set(data) >= {"state_dict", "space", "train_config", "metrics", "version"}
+    metrics = json.loads(result.metrics_path.read_text())
+    assert [e["epoch"] for e in metrics["epochs"]] == [1, 2, 3]
+    assert set(metrics["epochs"][-1]["val_top1"]) == {"largest", "smallest", "mid1", "mid2", "mid3"}
+    assert set(metrics["final"]) == {"test_top1_largest", "test_top1_smallest"}
+    assert metrics["epochs"][-1]["loss"] < metrics["epochs"][0]["loss"]
+    model, _ = load_supernet(result.checkpoint)
+    space = model.space
+    x = torch.zeros(2, 1, 8, 8)
+    assert model(x, space.largest()).shape == (2, 10)
+
+
+def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path):
+    full = train_supernet(TINY, tmp_path / "full")
+    train_supernet(TINY, tmp_path / "split", stop_after=1)
+    resumed = train_supernet(TINY, tmp_path / "split", resume=True)
+    a = load_checkpoint(full.checkpoint)["state_dict"]
+    b = load_checkpoint(resumed.checkpoint)["state_dict"]
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert load_checkpoint(full.checkpoint)["sampler"] == load_checkpoint(resumed.checkpoint)["sampler"]
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    train_supernet(TINY, tmp_path, stop_after=1)
+    with pytest.raises(Exception, match="--resume needs the settings"):
+        train_supernet(TINY.replace(lr=1e-4), tmp_path, resume=True)
+
+
+def test_checkpoint_of_another_space_is_refused(tmp_path):
+    result = train_supernet(TINY.replace(epochs=1), tmp_path)
+    with pytest.raises(CheckpointError, match="not of space 'cifar10'"):
+        load_checkpoint(result.checkpoint, load_space("cifar10"))
+
+
+def test_damaged_and_unsafe_checkpoints_are_refused(tmp_path):
+    bad = tmp_path / "random.pt"
+    bad.write_bytes(np.random.default_rng(0).bytes(1000))
+    with pytest.raises(CheckpointError, match=r"refused|not a readable checkpoint"):
+        load_checkpoint(bad)
+    good = tmp_path / "good.pt"
+    save_checkpoint(good, {"state_dict": {}, "space": {}, "train_config": {}, "epoch": 0, "metrics": {}})
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(good.read_bytes()[:200])
+    with pytest.raises(CheckpointError):
+        load_checkpoint(truncated)
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    evil = tmp_path / "evil.pt"
+    torch.save({"state_dict": Evil()}, evil)
+    with pytest.raises(CheckpointError, match="refused"):
+        load_checkpoint(evil)
+
+
+def test_samplers_are_deterministic_and_stay_in_band():
+    space = load_space("digits")
+    for mode in ("uniform", "complexity", "performance"):
+        a = SubnetSampler(space, mode=mode, seed=3).draw(17, 20, 3)
+        b = SubnetSampler(space, mode=mode, seed=3).draw(17, 20, 3)
+        assert a == b
+    sampler = SubnetSampler(space, mode="complexity", seed=0)
+    bands = [sampler.band(step, 40) for step in range(40)]
+    assert set(bands) == set(range(10))  # an epoch covers every band
+    assert max(abs(x - y) for x, y in itertools.pairwise(bands)) <= 1  # adjacent steps stay close
+    for step in range(40):
+        for arch in sampler.draw(step, 40, 2):
+            assert sampler.band_of(arch) == sampler.band(step, 40)
+
+
+def test_performance_bank_keeps_the_best_and_round_trips():
+    space = load_space("digits")
+    sampler = SubnetSampler(space, mode="performance", seed=0, bank_size=2)
+    archs = sampler.draw(0, 20, 4)
+    for i, arch in enumerate(archs):
+        sampler.record(0, arch, float(10 - i))
+    again = SubnetSampler(space, mode="performance", seed=0, bank_size=2)
+    again.load_state_dict(sampler.state_dict())
+    assert again.state_dict() == sampler.state_dict()
+    assert all(len(bank) <= 2 for bank in sampler.banks)
+
+
+def test_presets_load():
+    assert preset("digits").dataset == "digits"
+    assert preset("fashion-mnist").space == "fashion-mnist"
+    assert preset("cifar10").space == "cifar10"
+
+
+def _one_line_exit_2(args, tmp_path):
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "Traceback" not in result.output
+    return lines[0]
+
+
+def test_cli_bad_input(tmp_path):
+    assert "missing" in _one_line_exit_2(
+        ["train", "--dataset", "fashion-mnist", "--data-dir", str(tmp_path / "missing"),
+         "--out", str(tmp_path / "o")], tmp_path)
+    line = _one_line_exit_2(["train", "--space", "cifar10", "--dataset", "digits", "--out",
+                             str(tmp_path / "o")], tmp_path)
+    assert "8x8" in line or "32" in line
+    (tmp_path / "o2").mkdir()
+    torch.save({"weights": torch.zeros(1)}, tmp_path / "o2" / "supernet.pt")
+    line = _one_line_exit_2(["train", "--resume", "--out", str(tmp_path / "o2"), "--limit", "50",
+                             "--epochs", "1"], tmp_path)
+    assert "supernet.pt" in line
+
+
+def test_cli_trains_and_says_where(tmp_path):
+    result = CliRunner().invoke(main, ["train", "--epochs", "1", "--limit", "100", "--out",
+                                       str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert "wrote" in result.stdout and "supernet.pt" in result.stdout
+    assert (tmp_path / "run" / "supernet.pt").is_file()
