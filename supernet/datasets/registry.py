@@ -40,7 +40,7 @@ class DatasetSpec:
 SPECS = {
     spec.name: spec
     for spec in (
-        DatasetSpec("digits", 8, 1, 10, "none", ""),
+        DatasetSpec("digits", 8, 1, 10, "crop", ""),
         DatasetSpec("fashion-mnist", 28, 1, 10, "crop", "the four Fashion-MNIST IDX files (.gz or not)",
                     system_dir="/usr/share/datasets/fashion-mnist"),
         DatasetSpec("cifar10", 32, 3, 10, "crop-flip",
