@@ -45,11 +45,12 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def write_result(name: str, params: dict, metrics: dict, notes: str, command: str) -> Path:
-    """bench/results/NAME.json, atomically."""
+def write_result(name: str, params: dict, metrics: dict, notes: str, command: str,
+                 headline: dict[str, str] | None = None) -> Path:
+    """bench/results/NAME.json, atomically; `headline` (figure -> formatted value) feeds the README."""
     result = {"name": name, "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
               "machine": machine(), "command": command, "params": params, "metrics": metrics,
-              "notes": notes}
+              "headline": headline or {}, "notes": notes}
     path = write_text_atomic(RESULTS / f"{name}.json", json.dumps(result, indent=2) + "\n")
     print(f"wrote {path}")
     return path

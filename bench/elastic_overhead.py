@@ -103,6 +103,13 @@ def main() -> None:
         "cached = no-grad slice cache on (one arch over many batches, as in search evaluation); "
         "uncached = cache off (a new arch every batch). train_ratio = forward+backward time ratio.",
         f"python bench/elastic_overhead.py --repeats {args.repeats} --batch {args.batch}",
+        headline={
+            "supernet / extracted forward, worst of 6 archs (slice cache on)": f"{worst:.2f}x",
+            "supernet / extracted forward, worst of 6 archs (slice cache off)": f"{worst_uncached:.2f}x",
+            "supernet / extracted train step, largest digits / cifar10":
+                f"{metrics['digits']['largest']['train_ratio']:.2f}x / "
+                f"{metrics['cifar10']['largest']['train_ratio']:.2f}x",
+        },
     )
 
 
