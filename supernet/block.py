@@ -8,7 +8,7 @@ from torch import Tensor, nn
 from supernet.attention import mix
 from supernet.merge import merge_tokens
 
-__all__ = ["BlockSpec", "block_forward"]
+__all__ = ["BlockSpec", "PatchEmbed", "block_forward"]
 
 
 class BlockSpec:
@@ -39,3 +39,11 @@ def block_forward(
     if spec.merge:
         x, size = merge_tokens(x, size, x if metric is None else metric, spec.merge)
     return x, size
+
+
+class PatchEmbed(nn.Module):
+    """Non-overlapping patches to tokens (timm key `patch_embed.proj`)."""
+
+    def __init__(self, channels: int, dim: int, patch: int) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(channels, dim, kernel_size=patch, stride=patch)

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from search_space import Arch, InputSpec
 from search_space.ops import mlp_hidden, token_schedule
-from supernet.block import BlockSpec, block_forward
+from supernet.block import BlockSpec, PatchEmbed, block_forward
 from supernet.quant import quantize_act
 
 __all__ = ["QuantLinear", "SubViT"]
@@ -62,12 +62,6 @@ class SubBlock(nn.Module):
         return block_forward(self, self.spec, x, size)
 
 
-class _PatchEmbed(nn.Module):
-    def __init__(self, channels: int, dim: int, patch: int) -> None:
-        super().__init__()
-        self.proj = nn.Conv2d(channels, dim, kernel_size=patch, stride=patch)
-
-
 class SubViT(nn.Module):
     """One architecture as a standalone ViT (timm state-dict layout), built from its config alone.
 
@@ -83,7 +77,7 @@ class SubViT(nn.Module):
         self.arch, self.input_spec = arch, input_spec
         self.head_dim, self.local_window = head_dim, local_window
         dim = arch.embed_dim
-        self.patch_embed = _PatchEmbed(input_spec.channels, dim, input_spec.patch)
+        self.patch_embed = PatchEmbed(input_spec.channels, dim, input_spec.patch)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, input_spec.num_patches + 1, dim))
         counts = [*token_schedule(input_spec.num_patches, arch.blocks), None]

@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from search_space import Arch, SearchSpace
 from search_space.ops import mlp_hidden, token_schedule
-from supernet.block import BlockSpec, block_forward
+from supernet.block import BlockSpec, PatchEmbed, block_forward
 from supernet.elastic import ElasticLayerNorm, ElasticLinear, ElasticQKV
 
 __all__ = ["SuperViT"]
@@ -51,12 +51,6 @@ class SuperBlock(nn.Module):
         return block_forward(self, self.spec, x, size)
 
 
-class _PatchEmbed(nn.Module):
-    def __init__(self, channels: int, dim: int, patch: int) -> None:
-        super().__init__()
-        self.proj = nn.Conv2d(channels, dim, kernel_size=patch, stride=patch)
-
-
 class SuperViT(nn.Module):
     """A ViT sized for the space's largest choices; `model(x, arch)` runs any subnet of the space.
 
@@ -71,7 +65,7 @@ class SuperViT(nn.Module):
         spec = space.input
         dim, width = max(space.embed_dim), max(space.heads) * space.head_dim
         hidden = mlp_hidden(max(space.mlp_ratio), dim)
-        self.patch_embed = _PatchEmbed(spec.channels, dim, spec.patch)
+        self.patch_embed = PatchEmbed(spec.channels, dim, spec.patch)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, spec.num_patches + 1, dim))
         self.blocks = nn.ModuleList(
