@@ -1,11 +1,37 @@
-"""How fast an `Arch` runs on a device: device profiles, budgets, measurement and predictors.
+"""How fast an `Arch` runs on a device: device profiles, measurement, analytic models, learned predictors.
 
-Never imports torch, onnxruntime or coremltools at module import time.
+    from latency_models import get_device
+    get_device("iphone").predictor(space).predict_ms(archs)   # np.ndarray of milliseconds
+
+Never imports torch, onnxruntime or coremltools at module import time: measuring and
+bundling import them inside the functions that need them.
 """
 
 from __future__ import annotations
 
+from latency_models.analytic import AnalyticPredictor
 from latency_models.budget import format_ms, parse_duration_ms
+from latency_models.csvio import Measurement, read_measurements
+from latency_models.metrics import accuracy
+from latency_models.predictor import LearnedPredictor, Predictor, fit_predictor
 from latency_models.profiles import DeviceProfile, device_names, load_profile
+from latency_models.registry import Device, NoPredictorError, devices, get_device
 
-__all__ = ["DeviceProfile", "device_names", "format_ms", "load_profile", "parse_duration_ms"]
+__all__ = [
+    "AnalyticPredictor",
+    "Device",
+    "DeviceProfile",
+    "LearnedPredictor",
+    "Measurement",
+    "NoPredictorError",
+    "Predictor",
+    "accuracy",
+    "device_names",
+    "devices",
+    "fit_predictor",
+    "format_ms",
+    "get_device",
+    "load_profile",
+    "parse_duration_ms",
+    "read_measurements",
+]

@@ -1,39 +1,41 @@
-"""Progress for long work: one updating line on a terminal, plain periodic lines otherwise."""
+"""Progress for long work: a bar on a terminal, plain periodic lines otherwise (DESIGN.md section 6)."""
 
 from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import click
 
-__all__ = ["Progress"]
+__all__ = ["progress"]
 
 
-class Progress:
-    """Reports `update(done, total, text)`; on a terminal it redraws one line, else it prints a
-    line at most every `every` seconds (and always the last one)."""
+@contextmanager
+def progress(total: int, label: str, *, every_s: float = 10.0) -> Iterator[Callable[[str], None]]:
+    """Yields `step(info)`, to call once per finished item; output goes to stderr.
 
-    def __init__(self, label: str, every: float = 10.0, stream=None) -> None:
-        self.label, self.every = label, every
-        self.stream = stream or sys.stderr
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self._last = 0.0
+    On a terminal: a click progress bar. Elsewhere (logs, CI): a line per item for the
+    first few, then at most one every `every_s` seconds, and always the last.
+    """
+    if total <= 0:
+        yield lambda info="": None
+        return
+    if sys.stderr.isatty():
+        with click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True,
+                               show_eta=True) as bar:
+            yield lambda info="": bar.update(1)
+        return
+    start, last, done = time.monotonic(), [0.0], [0]
 
-    def update(self, done: int, total: int, text: str = "") -> None:
-        line = f"{self.label} {done}/{total} {text}".rstrip()
+    def step(info: str = "") -> None:
+        done[0] += 1
         now = time.monotonic()
-        if self.tty:
-            width = 20
-            filled = int(width * done / max(total, 1))
-            click.echo(f"\r[{'#' * filled}{'.' * (width - filled)}] {line}\033[K", nl=False, err=True)
-            if done >= total:
-                click.echo("", err=True)
-        elif done >= total or now - self._last >= self.every:
-            click.echo(line, err=True)
-            self._last = now
+        if done[0] <= 3 or done[0] == total or now - last[0] >= every_s:
+            last[0] = now
+            suffix = f"  {info}" if info else ""
+            click.echo(f"{label}: {done[0]}/{total} ({100 * done[0] // total}%), {now - start:.0f}s{suffix}",
+                       err=True)
 
-    def message(self, text: str) -> None:
-        if self.tty:
-            click.echo("\r\033[K", nl=False, err=True)
-        click.echo(text, err=True)
+    yield step

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from nas._app import NasGroup
+from nas.latency_cmd import devices, latency
 from nas.pending import COMMANDS
 from nas.space_cmd import space
 from nas.train_cmd import train
@@ -23,6 +24,8 @@ def main() -> None:
 
 
 main.add_command(space)
+main.add_command(latency)
+main.add_command(devices)
 main.add_command(train)
 for _command in COMMANDS:
     main.add_command(_command)

@@ -86,33 +86,6 @@ def extract(best_yaml: str, formats: str, **_: object) -> None:
     _not_built(8)
 
 
-@click.group(hidden=True)
-def latency() -> None:
-    """Measure latencies and fit per-device predictors."""
-
-
-def _latency_command(name: str, needs_data: bool):
-    @click.option("--device", required=True)
-    @click.option("--space", "space_ref", required=True)
-    @click.option("--n", "count", type=click.IntRange(1, None), default=100)
-    @click.option("--seed", type=int, default=0)
-    @click.option("--data", type=_EXISTING, required=needs_data)
-    @click.option("--out", type=click.Path(path_type=Path))
-    @click.option("--json", "as_json", is_flag=True)
-    def command(device: str, space_ref: str, **_: object) -> None:
-        _device(device)
-        _space(space_ref)
-        _not_built(5)
-
-    command.__doc__ = f"nas latency {name}."
-    return latency.command(name=name)(command)
-
-
-for _name, _needs in (("profile", False), ("fit", True), ("eval", True), ("bundle", False),
-                      ("import", True)):
-    _latency_command(_name, _needs)
-
-
 @click.command(hidden=True)
 @click.argument("subnet_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--epochs", type=click.IntRange(1, None))
@@ -130,10 +103,4 @@ def evaluate(**_: object) -> None:
     _not_built(8)
 
 
-@click.command(hidden=True)
-def devices() -> None:
-    """List the target devices."""
-    _not_built(5)
-
-
-COMMANDS = (search, extract, latency, retrain, evaluate, devices)
+COMMANDS = (search, extract, retrain, evaluate)

@@ -72,26 +72,23 @@ def train(space_ref, dataset, data_dir, epochs, batch_size, lr, sampling, seed, 
 
 
 def run_training(config, out: Path, *, resume: bool, num_workers: int | None, ray_address: str | None):
-    """Run in process (with progress) or on Ray Train workers."""
-    from nas._progress import Progress
-
-    progress = Progress("train", every=15.0)
-
-    def on_step(event):
-        progress.update(event["step"], event["steps"],
-                        f"epoch {event['epoch']}/{config.epochs} loss {event['loss']:.3f}")
-
-    def on_epoch(record):
-        val = record.get("val_top1", {})
-        text = " ".join(f"{k} {v:.3f}" for k, v in val.items())
-        progress.message(f"epoch {record['epoch']}/{config.epochs} loss {record['loss']:.3f} "
-                         f"{record['images_per_s']:.0f} img/s" + (f" | val top-1 {text}" if text else ""))
+    """Run in process (a progress line per epoch) or on Ray Train workers."""
+    from nas._progress import progress
 
     if num_workers:
         from supernet.distributed import train_distributed
 
+        click.echo(f"training on {num_workers} Ray Train workers into {out}", err=True)
         return train_distributed(config, out, num_workers=num_workers, address=ray_address, resume=resume)
     from supernet.train import train_supernet
 
-    return train_supernet(config, out, resume=resume, on_epoch=on_epoch,
-                          on_step=on_step if progress.tty else None, on_start=progress.message)
+    with progress(config.epochs, "epochs", every_s=0.0) as step:
+
+        def on_epoch(record):
+            val = record.get("val_top1", {})
+            text = " ".join(f"{k} {v:.3f}" for k, v in val.items())
+            step(f"loss {record['loss']:.3f}, {record['images_per_s']:.0f} img/s"
+                 + (f", val top-1 {text}" if text else ""))
+
+        return train_supernet(config, out, resume=resume, on_epoch=on_epoch,
+                              on_start=lambda text: click.echo(text, err=True))

@@ -36,8 +36,11 @@ def merge_tokens(x: Tensor, size: Tensor | None, metric: Tensor, r: int) -> tupl
     a, bset = weighted[:, ::2], weighted[:, 1::2]  # (B, Na, D+1), (B, Nb, D+1)
     src = a.gather(1, merged.unsqueeze(-1).expand(-1, -1, d + 1))  # (B, r, D+1)
     bset = bset.scatter_add(1, dst.unsqueeze(-1).expand(-1, -1, d + 1), src)
-    a = a.gather(1, kept.unsqueeze(-1).expand(-1, -1, d + 1))  # (B, Na-r, D+1)
-    tokens = torch.cat([a, bset], dim=1)  # (B, N-1-r, D+1)
+    if r < a.shape[1]:  # static: skip the empty gather when every A token merges (export-safe)
+        a = a.gather(1, kept.unsqueeze(-1).expand(-1, -1, d + 1))  # (B, Na-r, D+1)
+        tokens = torch.cat([a, bset], dim=1)  # (B, N-1-r, D+1)
+    else:
+        tokens = bset
     new_size = tokens[..., d:]
     out = torch.cat([x[:, :1], tokens[..., :d] / new_size], dim=1)
     return out, torch.cat([size[:, :1], new_size], dim=1)

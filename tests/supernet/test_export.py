@@ -15,7 +15,7 @@ from .conftest import images, trained_like
 
 MIXED = Arch(48, (
     BlockChoice("softmax", 2, 2.0, 0.75, 32),
-    BlockChoice("local", 4, 1.0, 0.5, 32),
+    BlockChoice("local", 4, 2.0, 0.5, 32),
     BlockChoice("linear", 1, 3.0, 0.75, 32),
     BlockChoice("none", 1, 4.0, 1.0, 32),
 ))

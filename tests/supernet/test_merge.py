@@ -45,3 +45,11 @@ def test_batched_equals_one_image_at_a_time():
         o, s = merge_tokens(x[i : i + 1], size[i : i + 1], metric[i : i + 1], r=4)
         assert torch.allclose(out[i : i + 1], o, atol=1e-6)
         assert torch.allclose(new_size[i : i + 1], s)
+
+
+def test_merging_every_token_of_set_a():
+    x = torch.randn(2, 1 + 8, 4)
+    out, size = merge_tokens(x, None, x, r=4)  # |A| = 4: all of A merges into B
+    assert out.shape == (2, 5, 4)
+    assert torch.equal(size.sum(dim=1), torch.full((2, 1), 9.0))
+    assert torch.allclose((out * size).sum(1), x.sum(1), atol=1e-5)

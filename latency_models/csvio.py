@@ -1,0 +1,219 @@
+"""Measurements CSV (DESIGN.md section 4): one row per measured architecture, appended durably.
+
+Columns: ``arch_json, device, latency_ms_median, latency_ms_p90, repeats, runtime, threads,
+batch, timestamp`` and, after them, ``space`` (the space fingerprint the arch was drawn
+from, so that a file of another space is rejected instead of silently mixed in) and
+``latency_ms_min`` (the fastest run: on a shared machine the median moves with the
+neighbours' load while the minimum stays put, the reason `timeit` reports it).
+Rows are appended one at a time with flush + fsync, so an interrupted profile keeps every
+finished row and resumes by skipping the archs already in the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from search_space import Arch, SearchSpace
+from search_space.errors import InputError
+
+__all__ = ["COLUMNS", "REQUIRED", "Measurement", "append_measurement", "arch_key", "read_measurements",
+           "resume_keys"]
+
+COLUMNS = ("arch_json", "device", "latency_ms_median", "latency_ms_p90", "repeats", "runtime",
+           "threads", "batch", "timestamp", "space", "latency_ms_min")
+# What a timings file brought back from a device must have at least (bundle README).
+REQUIRED = ("arch_json", "latency_ms_median")
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """The latency of one architecture on one device, as timed (milliseconds, batch `batch`)."""
+
+    arch: Arch
+    device: str
+    latency_ms_median: float
+    latency_ms_p90: float
+    repeats: int
+    runtime: str
+    threads: int
+    batch: int
+    timestamp: str
+    space: str = ""
+    latency_ms_min: float | None = None
+
+    def row(self) -> dict[str, str]:
+        return {
+            "arch_json": arch_key(self.arch),
+            "device": self.device,
+            "latency_ms_median": f"{self.latency_ms_median:.6g}",
+            "latency_ms_p90": f"{self.latency_ms_p90:.6g}",
+            "repeats": str(self.repeats),
+            "runtime": self.runtime,
+            "threads": str(self.threads),
+            "batch": str(self.batch),
+            "timestamp": self.timestamp,
+            "space": self.space,
+            "latency_ms_min": "" if self.latency_ms_min is None else f"{self.latency_ms_min:.6g}",
+        }
+
+
+def arch_key(arch: Arch) -> str:
+    """The canonical JSON of an arch (compact, key order fixed): the CSV cell and the resume key."""
+    return json.dumps(arch.to_dict(), separators=(",", ":"))
+
+
+def _number(text: str, field: str, where: str, *, integer: bool = False) -> float:
+    try:
+        value = int(text) if integer else float(text)
+    except (TypeError, ValueError):
+        raise InputError(f"{where}: {field} {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise InputError(f"{where}: {field} is {text}; latencies must be finite numbers")
+    if value <= 0:
+        raise InputError(f"{where}: {field} {text} must be positive")
+    return value
+
+
+def _parse_row(row: dict[str, str | None], space: SearchSpace, where: str, device: str | None) -> Measurement:
+    try:
+        data = json.loads(row["arch_json"] or "")
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{where}: arch_json is not valid JSON ({exc.msg})") from None
+    try:
+        arch = space.arch_from_dict(data)
+    except InputError as exc:
+        raise InputError(f"{where}: arch is not in space {space.name!r}: {exc}") from None
+    fingerprint = (row.get("space") or "").strip()
+    if fingerprint and fingerprint != space.fingerprint:
+        raise InputError(f"{where}: measured on space {fingerprint}, not {space.name!r} "
+                         f"({space.fingerprint}); use the space it was profiled with")
+    median = _number(row["latency_ms_median"] or "", "latency_ms_median", where)
+    p90_text = (row.get("latency_ms_p90") or "").strip()
+    p90 = _number(p90_text, "latency_ms_p90", where) if p90_text else median
+    min_text = (row.get("latency_ms_min") or "").strip()
+    fastest = _number(min_text, "latency_ms_min", where) if min_text else None
+    rows_device = (row.get("device") or "").strip() or (device or "")
+    return Measurement(
+        arch=arch, device=rows_device, latency_ms_median=median, latency_ms_p90=p90,
+        repeats=int(_number(row.get("repeats") or "1", "repeats", where, integer=True)),
+        runtime=(row.get("runtime") or "").strip(),
+        threads=int(_number(row.get("threads") or "1", "threads", where, integer=True)),
+        batch=int(_number(row.get("batch") or "1", "batch", where, integer=True)),
+        timestamp=(row.get("timestamp") or "").strip(), space=fingerprint or space.fingerprint,
+        latency_ms_min=fastest,
+    )
+
+
+def read_measurements(
+    path: str | Path, space: SearchSpace, *, device: str | None = None, required: Sequence[str] = COLUMNS[:9],
+    skip_unmeasured: bool = False,
+) -> list[Measurement]:
+    """Parse and validate a measurements CSV; every problem is an `InputError` naming file and line.
+
+    Args:
+        space: the space every arch must belong to.
+        device: when given, rows of another device are rejected (empty device cells take it).
+        required: columns that must be present (a timings file from a phone needs fewer).
+        skip_unmeasured: skip rows whose latency_ms_median cell is empty (a bundle's
+            timings.csv with models not timed); otherwise they are an error.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: not a UTF-8 text CSV file") from None
+    reader = csv.DictReader(io.StringIO(text))
+    header = reader.fieldnames or []
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)} (the header must have "
+                         f"{', '.join(required)})")
+    out = []
+    for line, row in enumerate(reader, start=2):
+        if not any((v or "").strip() for v in row.values() if isinstance(v, str)):
+            continue  # blank line, e.g. at the end of a hand-edited file
+        where = f"{path}:{line}"
+        if skip_unmeasured and not (row.get("latency_ms_median") or "").strip():
+            continue
+        if None in row:
+            raise InputError(f"{where}: more cells than columns (is a cell with commas unquoted?)")
+        m = _parse_row(row, space, where, device)
+        if device is not None and m.device != device:
+            raise InputError(f"{where}: row is for device {m.device!r}, not {device!r}")
+        out.append(m)
+    if not out:
+        raise InputError(f"{path}: no measurements in the file")
+    return out
+
+
+def resume_keys(path: str | Path, space: SearchSpace, device: str) -> set[str]:
+    """The archs already in a (possibly interrupted) measurements file, as `arch_key` strings.
+
+    A last line cut off mid-write is ignored here (and dropped by `append_measurement`);
+    rows of another device or space are an `InputError`, so files never mix.
+    """
+    path = Path(path)
+    if not _check_header(path):
+        return set()
+    keys = set()
+    for line, row in enumerate(csv.DictReader(io.StringIO(_complete_text(path))), start=2):
+        where = f"{path}:{line}"
+        if (row.get("device") or device) != device:
+            raise InputError(f"{where}: a row of device {row.get('device')!r}; profile {device!r} "
+                             "into another --out file")
+        m = _parse_row(row, space, where, device)
+        keys.add(arch_key(m.arch))
+    return keys
+
+
+def _complete_text(path: Path) -> str:
+    """The file's text up to its last newline (a torn final row is not data)."""
+    text = path.read_text(encoding="utf-8")
+    return text[: text.rfind("\n") + 1]
+
+
+def _check_header(path: Path) -> bool:
+    """True when the file exists with our header; an `InputError` when it has another one."""
+    if not path.exists() or path.stat().st_size == 0:
+        return False
+    first = path.read_text(encoding="utf-8").split("\n", 1)[0].strip()
+    if first != ",".join(COLUMNS):
+        raise InputError(f"{path}: not a measurements file of this version (header {first[:60]!r}); "
+                         "choose another --out")
+    return True
+
+
+def append_measurement(path: str | Path, measurements: Iterable[Measurement]) -> Path:
+    """Append rows (header first if the file is new), flushed and fsynced row by row.
+
+    A torn last line left by a crash is truncated away before the first append.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    has_header = _check_header(path)
+    if has_header:
+        complete = _complete_text(path).encode("utf-8")
+        if len(complete) != path.stat().st_size:
+            with open(path, "r+b") as fh:
+                fh.truncate(len(complete))
+    with open(path, "a", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n")
+        if not has_header:
+            writer.writeheader()
+            _sync(fh)
+        for m in measurements:
+            writer.writerow(m.row())
+            _sync(fh)
+    return path
+
+
+def _sync(fh) -> None:
+    fh.flush()
+    os.fsync(fh.fileno())

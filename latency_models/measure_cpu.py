@@ -1,0 +1,158 @@
+"""The `cpu` device: the extracted subnet run by ONNX Runtime on this machine's CPU, batch 1.
+
+Settings follow ONNX Runtime's threading guide and are recorded with every measurement:
+a fixed number of intra-op threads (1 by default), one inter-op thread, sequential
+execution, all graph optimizations, and no spin-waiting (spinning burns the shared cores
+between runs and skews neighbouring measurements). Archs are timed in small groups, each
+warmed up and then timed run by run in interleaved rounds; the median, 90th percentile
+and minimum of the runs are reported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from latency_models.csvio import Measurement
+from search_space import Arch, SearchSpace
+
+if TYPE_CHECKING:
+    import onnx
+    import onnxruntime as ort
+
+__all__ = ["CpuConfig", "measure_cpu", "ort_session", "quantized_onnx", "runtime_name", "time_session",
+           "time_sessions"]
+
+
+@dataclass(frozen=True, slots=True)
+class CpuConfig:
+    """How archs are timed on the CPU.
+
+    Attributes:
+        threads: ONNX Runtime intra-op threads (recorded in every row).
+        warmup: untimed runs before timing (at least `warmup_s` seconds of them).
+        repeats: timed runs (at least; more until `min_time_s` seconds are covered).
+        max_repeats: an upper bound on timed runs for very small models.
+        rounds: interleaved timing rounds per arch (see `time_sessions`).
+        group: archs timed together in interleaved rounds (and written together).
+        seed: the seed of the random-init supernet the subnets are extracted from.
+    """
+
+    threads: int = 1
+    warmup: int = 10
+    warmup_s: float = 0.05
+    repeats: int = 50
+    min_time_s: float = 0.25
+    max_repeats: int = 2000
+    rounds: int = 5
+    group: int = 8
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("threads", "warmup", "repeats", "max_repeats", "rounds", "group"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be at least 1, got {getattr(self, name)}")
+
+
+def runtime_name() -> str:
+    import onnxruntime as ort
+
+    return f"onnxruntime-{ort.__version__}-cpu"
+
+
+def ort_session(model: onnx.ModelProto, threads: int = 1) -> ort.InferenceSession:
+    """A CPU session with pinned threading (see the module docstring)."""
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    so.add_session_config_entry("session.inter_op.allow_spinning", "0")
+    so.log_severity_level = 3
+    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+
+
+def _feed(session: ort.InferenceSession) -> dict[str, np.ndarray]:
+    inp = session.get_inputs()[0]
+    shape = [d if isinstance(d, int) else 1 for d in inp.shape]
+    return {inp.name: np.random.default_rng(0).standard_normal(shape, dtype=np.float32)}
+
+
+def _burst(session: ort.InferenceSession, feed: dict, runs: int, seconds: float, cap: int) -> list[float]:
+    """At least `runs` timed runs and at least `seconds` of them (at most `cap` runs), in seconds."""
+    run, times, total = session.run, [], 0.0
+    while len(times) < cap and (len(times) < runs or total < seconds):
+        t0 = time.perf_counter()
+        run(None, feed)
+        dt_s = time.perf_counter() - t0
+        times.append(dt_s)
+        total += dt_s
+    return times
+
+
+def time_sessions(sessions: Sequence[ort.InferenceSession], config: CpuConfig) -> list[np.ndarray]:
+    """Milliseconds of each timed run of each session, after warm-up.
+
+    The sessions are timed in `rounds` interleaved rounds rather than one after another,
+    so a burst of load from other processes spreads over all archs instead of inflating
+    one, and each arch's fastest run comes from the quietest round.
+    """
+    feeds = [_feed(s) for s in sessions]
+    for s, f in zip(sessions, feeds, strict=True):
+        _burst(s, f, config.warmup, config.warmup_s, config.max_repeats)
+    times: list[list[float]] = [[] for _ in sessions]
+    rounds = config.rounds
+    for _ in range(rounds):
+        for i, (s, f) in enumerate(zip(sessions, feeds, strict=True)):
+            times[i] += _burst(s, f, -(-config.repeats // rounds), config.min_time_s / rounds,
+                               -(-config.max_repeats // rounds))
+    return [np.asarray(t) * 1e3 for t in times]
+
+
+def time_session(session: ort.InferenceSession, config: CpuConfig) -> np.ndarray:
+    """Milliseconds of each timed run (after warm-up) of one session on a fixed random input."""
+    return time_sessions([session], config)[0]
+
+
+def quantized_onnx(space: SearchSpace, arch: Arch, *, supernet=None, seed: int = 0) -> onnx.ModelProto:
+    """The ONNX graph the cpu device times for `arch`: float export + per-block int8/int4 kernels."""
+    from latency_models.onnx_quant import quantize_blocks
+    from latency_models.subnet_onnx import float_subnet, to_onnx
+
+    return quantize_blocks(to_onnx(float_subnet(space, arch, supernet=supernet, seed=seed)), space, arch)
+
+
+def _measurement(space: SearchSpace, arch: Arch, times: np.ndarray, config: CpuConfig) -> Measurement:
+    return Measurement(
+        arch=arch, device="cpu", latency_ms_median=float(np.median(times)),
+        latency_ms_p90=float(np.percentile(times, 90)), repeats=len(times), runtime=runtime_name(),
+        threads=config.threads, batch=1, timestamp=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        space=space.fingerprint, latency_ms_min=float(times.min()),
+    )
+
+
+def measure_cpu(
+    space: SearchSpace, archs: Sequence[Arch], config: CpuConfig | None = None, *, supernet=None
+) -> Iterator[Measurement]:
+    """Measure archs in groups of `config.group`, yielding each result as soon as its group is timed.
+
+    Args:
+        supernet: a (trained) `SuperViT` of `space` to extract from; default a seeded random
+            init (latency does not depend on weight values).
+    """
+    config = config or CpuConfig()
+    archs = [space.validate(a) for a in archs]
+    for start in range(0, len(archs), config.group):
+        group = archs[start:start + config.group]
+        sessions = [ort_session(quantized_onnx(space, a, supernet=supernet, seed=config.seed), config.threads)
+                    for a in group]
+        for arch, times in zip(group, time_sessions(sessions, config), strict=True):
+            yield _measurement(space, arch, times, config)

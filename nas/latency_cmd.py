@@ -1,0 +1,217 @@
+"""`nas latency profile|fit|eval|bundle|import` and `nas devices`: thin wrappers over latency_models."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from nas._progress import progress
+
+__all__ = ["devices", "latency"]
+
+_EXISTING = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+def _device(name: str):
+    from latency_models import get_device
+
+    return get_device(name)
+
+
+def _space(ref: str):
+    from search_space import load_space
+
+    return load_space(ref)
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def _metrics_line(m: dict) -> str:
+    return (f"n={m['n']}  MAPE {_pct(m['mape'])}  RMSE {m['rmse_ms']:.4g} ms  "
+            f"within 5% {_pct(m['within_5pct'])}  within 10% {_pct(m['within_10pct'])}  "
+            f"Kendall tau {m['kendall_tau']:.3f}")
+
+
+@click.group()
+def latency() -> None:
+    """Measure latencies, fit per-device predictors, and bundle models to time on phones."""
+
+
+_device_opt = click.option("--device", required=True, help="Target device (see `nas devices`).")
+_space_opt = click.option("--space", "space_ref", required=True,
+                          help="Search space: a YAML path or a built-in name (digits, cifar10, ...).")
+
+
+@latency.command()
+@_device_opt
+@_space_opt
+@click.option("--n", "count", type=click.IntRange(1, 100_000), default=100, show_default=True,
+              help="Architectures to sample (complexity-aware).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed (same seed, same archs).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Measurements CSV; appended to, archs already in it are skipped.")
+@click.option("--threads", type=click.IntRange(1, 256), help="Intra-op threads (cpu; default 1).")
+@click.option("--repeats", type=click.IntRange(1, 100_000), help="Timed runs per arch (at least).")
+def profile(device: str, space_ref: str, count: int, seed: int, out: Path, threads: int | None,
+            repeats: int | None) -> None:
+    """Time N sampled archs of SPACE on DEVICE (cpu or cuda) into a measurements CSV."""
+    from latency_models.profiling import plan_profile, run_profile
+
+    dev, space = _device(device), _space(space_ref)
+    options = {k: v for k, v in (("threads", threads), ("repeats", repeats)) if v is not None}
+    if not dev.measurable:
+        dev.measure(space, [])  # raises the InputError that says how to get timings for it
+    todo, skipped = plan_profile(dev, space, count, out, seed=seed)
+    if skipped:
+        click.echo(f"resuming {out}: {skipped} of {skipped + len(todo)} archs already measured", err=True)
+    with progress(len(todo), f"profile {dev.name}") as step:
+        measured = run_profile(dev, space, todo, out,
+                               on_result=lambda m: step(f"{m.latency_ms_median:.3f} ms"), **options)
+    click.echo(f"wrote {measured} measurements to {out} "
+               f"({skipped} already there, {measured + skipped} in all)")
+
+
+@latency.command()
+@_device_opt
+@_space_opt
+@click.option("--data", type=_EXISTING, required=True, help="Measurements CSV from `nas latency profile`.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Predictor file (default: $NAS_HOME/predictors/<device>/<space>-<hash>.json).")
+@click.option("--target", type=click.Choice(["median", "min"]), default="median", show_default=True,
+              help="Fit the median latency, or the fastest run (steadier on a busy machine).")
+def fit(device: str, space_ref: str, data: Path, out: Path | None, target: str) -> None:
+    """Fit DEVICE's latency predictor for SPACE on measured latencies, and store it."""
+    from latency_models import read_measurements
+
+    dev, space = _device(device), _space(space_ref)
+    rows = read_measurements(data, space, device=dev.name)
+    pred, path = dev.fit(space, rows, out=out, target=target)
+    click.echo(f"fitted on {len(rows)} archs; cross-validated: {_metrics_line(pred.metadata['cv_metrics'])}")
+    click.echo(f"wrote predictor to {path}")
+
+
+@latency.command(name="import")
+@_device_opt
+@_space_opt
+@click.option("--data", type=_EXISTING, required=True,
+              help="timings.csv of a bundle, filled in on the device (arch_json, latency_ms_median).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Predictor file (default: $NAS_HOME/predictors/<device>/<space>-<hash>.json).")
+def import_timings(device: str, space_ref: str, data: Path, out: Path | None) -> None:
+    """Fit DEVICE's predictor for SPACE from timings taken on the device (replaces its analytic model)."""
+    from latency_models import read_measurements
+    from latency_models.csvio import REQUIRED
+
+    dev, space = _device(device), _space(space_ref)
+    rows = read_measurements(data, space, device=dev.name, required=REQUIRED, skip_unmeasured=True)
+    pred, path = dev.fit(space, rows, out=out)
+    click.echo(f"imported {len(rows)} timings; cross-validated: {_metrics_line(pred.metadata['cv_metrics'])}")
+    click.echo(f"wrote predictor to {path}")
+
+
+@latency.command(name="eval")
+@_device_opt
+@_space_opt
+@click.option("--data", type=_EXISTING, required=True, help="Held-out measurements CSV.")
+@click.option("--predictor", "predictor_file", type=_EXISTING,
+              help="A predictor file (default: the device's own predictor for SPACE).")
+@click.option("--target", type=click.Choice(["median", "min"]), default="median", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
+def evaluate(device: str, space_ref: str, data: Path, predictor_file: Path | None, target: str,
+             as_json: bool) -> None:
+    """How well DEVICE's predictor matches held-out measurements: n, MAPE, RMSE, within 5/10%, Kendall tau."""
+    from latency_models import LearnedPredictor, accuracy, read_measurements
+    from latency_models.predictor import target_ms
+
+    dev, space = _device(device), _space(space_ref)
+    rows = read_measurements(data, space, device=dev.name)
+    pred = LearnedPredictor.load(predictor_file, space) if predictor_file else dev.predictor(space)
+    metrics = accuracy(target_ms(rows, target), pred.predict_ms([m.arch for m in rows]))
+    if as_json:
+        click.echo(json.dumps({"device": dev.name, "space": space.name, "predictor": pred.source,
+                               "target": target, **metrics}, indent=2))
+        return
+    click.echo(f"{dev.name} on {space.name} ({pred.source} predictor, {target} latency): "
+               f"{_metrics_line(metrics)}")
+
+
+@latency.command()
+@_device_opt
+@_space_opt
+@click.option("--n", "count", type=click.IntRange(1, 10_000), default=20, show_default=True,
+              help="Subnets to bundle.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="A new (or empty) folder for the bundle.")
+@click.option("--format", "formats", default="coreml,onnx", show_default=True,
+              help="Comma list of coreml, onnx.")
+def bundle(device: str, space_ref: str, count: int, seed: int, out: Path, formats: str) -> None:
+    """Write N subnets of SPACE as Core ML + ONNX models with a manifest, to time on DEVICE."""
+    from latency_models.bundle import write_bundle
+
+    dev, space = _device(device), _space(space_ref)
+    with progress(count, f"bundle {dev.name}") as step:
+        result = write_bundle(dev.name, space, count, out, seed=seed,
+                              formats=[f.strip() for f in formats.split(",") if f.strip()],
+                              on_model=lambda i: step())
+    click.echo(f"wrote {result.models} models, manifest.json, timings.csv and README.md to {result.folder}")
+
+
+def _device_summary(dev, space) -> dict:
+    from latency_models.store import stored_predictors
+
+    summary = {"name": dev.name, "source": dev.source, "description": dev.profile.description,
+               "precisions": {str(b): t for b, t in sorted(dev.profile.precisions.items(), reverse=True)},
+               "predictors": stored_predictors(dev.name)}
+    if dev.source == "analytic":
+        summary["calibration"] = dev.profile.params.get("calibration_error")
+    if space is not None:
+        try:
+            pred = dev.predictor(space)
+            summary["for_space"] = {"space": space.name, "predictor": pred.source,
+                                    "largest_ms": float(pred.predict_ms([space.largest()])[0]),
+                                    "smallest_ms": float(pred.predict_ms([space.smallest()])[0])}
+        except Exception as exc:  # noqa: BLE001 - a listing shows why a device cannot predict
+            summary["for_space"] = {"space": space.name, "predictor": None, "why": str(exc)}
+    return summary
+
+
+@click.command()
+@click.option("--space", "space_ref", help="Also show each device's predictor and latency range for SPACE.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def devices(space_ref: str | None, as_json: bool) -> None:
+    """List the target devices: source (measured / imported / analytic), bit-widths, predictor accuracy."""
+    from latency_models import devices as all_devices
+
+    space = _space(space_ref) if space_ref else None
+    rows = [_device_summary(d, space) for d in all_devices()]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        imported = sorted({p["space"] for p in r["predictors"] if p["source"] == "imported"})
+        source = r["source"] + (f" + imported ({', '.join(imported)})" if imported else "")
+        click.echo(f"{r['name']:<12} {source:<10} {r['description']}")
+        click.echo(f"{'':<12} bits: " + ", ".join(f"{b} -> {t}" for b, t in r["precisions"].items()))
+        cal = r.get("calibration")
+        if cal:
+            click.echo(f"{'':<12} calibration: {cal['rows']} published latencies, MAPE {_pct(cal['mape'])}, "
+                       f"Kendall tau {cal['kendall_tau']:.2f}")
+        for p in r["predictors"]:
+            m = p.get("metrics") or {}
+            acc = f"within 10% {_pct(m.get('within_10pct'))}, tau {m.get('kendall_tau', float('nan')):.2f}" \
+                if m else "no metrics"
+            click.echo(f"{'':<12} {p['source']} predictor for {p['space']}: {p['training_n']} archs, {acc}")
+        if not r["predictors"] and r["source"] == "measured":
+            click.echo(f"{'':<12} no predictor yet: nas latency profile + nas latency fit")
+        if "for_space" in r:
+            f = r["for_space"]
+            if f["predictor"]:
+                click.echo(f"{'':<12} {f['space']}: {f['predictor']} predictor, {f['smallest_ms']:.3f} ms "
+                           f"(smallest) .. {f['largest_ms']:.3f} ms (largest)")
+            else:
+                click.echo(f"{'':<12} {f['space']}: no predictor")

@@ -1,0 +1,84 @@
+"""Learned predictors: fit, JSON round trip (no pickle), space checks, accuracy on a known cost."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from latency_models import LearnedPredictor, fit_predictor, load_profile
+from latency_models.metrics import accuracy
+from search_space import InputError, load_space
+
+from .helpers import fake_measurements
+
+CPU = load_profile("cpu").precisions
+
+
+def test_fit_recovers_an_additive_cost_model(digits):
+    train, test = fake_measurements(digits, 120, seed=0), fake_measurements(digits, 40, seed=1)
+    pred = fit_predictor("cpu", CPU, digits, train)
+    m = accuracy(np.array([t.latency_ms_median for t in test]), pred.predict_ms([t.arch for t in test]))
+    assert m["within_10pct"] >= 0.9 and m["kendall_tau"] >= 0.9
+    assert np.all(pred.coef >= 0)
+    assert pred.metadata["training_n"] == 120 and pred.metadata["cv_metrics"]["n"] == 120
+
+
+def test_round_trip_is_exact_and_plain_json(digits, tmp_path):
+    pred = fit_predictor("cpu", CPU, digits, fake_measurements(digits, 40, noise=0.03))
+    path = pred.save(tmp_path / "p.json")
+    data = json.loads(path.read_text())  # plain JSON: no pickle anywhere
+    assert data["format"] == "vit-nas-latency-predictor"
+    assert data["space"]["fingerprint"] == digits.fingerprint
+    assert {"training_hash", "training_n", "cv_metrics", "ridge"} <= set(data["metadata"])
+    back = LearnedPredictor.load(path, digits)
+    rng = np.random.default_rng(3)
+    archs = [digits.sample(rng) for _ in range(200)]
+    np.testing.assert_array_equal(back.predict_ms(archs), pred.predict_ms(archs))
+
+
+def test_predictor_of_another_space_is_rejected(digits, tmp_path):
+    path = fit_predictor("cpu", CPU, digits, fake_measurements(digits, 20)).save(tmp_path / "p.json")
+    with pytest.raises(InputError, match="not 'cifar10'"):
+        LearnedPredictor.load(path, load_space("cifar10"))
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("not json at all", "not valid JSON"),
+    ('{"format": "something-else"}', "not a vit-nas latency predictor"),
+    ('{"format": "vit-nas-latency-predictor", "version": 99}', "version"),
+])
+def test_unreadable_predictor_files(digits, tmp_path, text, message):
+    path = tmp_path / "p.json"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message):
+        LearnedPredictor.load(path, digits)
+
+
+def test_tampered_coefficients_are_rejected(digits, tmp_path):
+    path = fit_predictor("cpu", CPU, digits, fake_measurements(digits, 20)).save(tmp_path / "p.json")
+    data = json.loads(path.read_text())
+    data["coef_ms"][0] = -1.0
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputError, match="non-negative"):
+        LearnedPredictor.load(path, digits)
+    data["coef_ms"] = data["coef_ms"][:-1]
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputError):
+        LearnedPredictor.load(path, digits)
+
+
+def test_too_few_measurements(digits):
+    with pytest.raises(InputError, match="at least 5"):
+        fit_predictor("cpu", CPU, digits, fake_measurements(digits, 3))
+
+
+def test_predictions_are_vectorized_and_cached(digits):
+    pred = fit_predictor("cpu", CPU, digits, fake_measurements(digits, 20))
+    rng = np.random.default_rng(0)
+    archs = [digits.sample(rng) for _ in range(500)]
+    first = pred.predict_ms(archs)
+    assert first.shape == (500,) and np.all(first > 0)
+    np.testing.assert_array_equal(pred.predict_ms(archs[::-1]), first[::-1])
+    assert pred.predict_ms([]).shape == (0,)

@@ -1,0 +1,184 @@
+"""`nas latency ...` and `nas devices` through the real entry point: results, and bad input as exit 2."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from latency_models import fit_predictor, load_profile
+from latency_models.csvio import COLUMNS, append_measurement
+from search_space import load_space
+from tests.latency_models.helpers import fake_measurements
+from tests.nas.test_cli import assert_bad_input, nas
+
+
+@pytest.fixture(autouse=True)
+def _nas_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("NAS_HOME", str(tmp_path / "home"))
+
+
+@pytest.fixture
+def digits():
+    return load_space("digits")
+
+
+@pytest.fixture
+def measured(tmp_path, digits):
+    path = tmp_path / "m.csv"
+    append_measurement(path, fake_measurements(digits, 40, noise=0.02))
+    return path
+
+
+def _rows(path) -> list[dict]:
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def _rewrite(path, change):
+    rows = _rows(path)
+    change(rows)
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    return str(path)
+
+
+# ---- good input ----------------------------------------------------------------------------------
+
+
+def test_fit_then_eval_then_devices(measured, tmp_path):
+    r = nas("latency", "fit", "--device", "cpu", "--space", "digits", "--data", str(measured))
+    assert r.exit_code == 0, r.stderr
+    assert "wrote predictor to" in r.stdout and str(tmp_path / "home" / "predictors" / "cpu") in r.stdout
+    r = nas("latency", "eval", "--device", "cpu", "--space", "digits", "--data", str(measured), "--json")
+    assert r.exit_code == 0, r.stderr
+    metrics = json.loads(r.stdout)
+    assert metrics["n"] == 40 and metrics["within_10pct"] > 0.8 and metrics["predictor"] == "measured"
+    assert {"mape", "rmse_ms", "within_5pct", "kendall_tau"} <= set(metrics)
+    r = nas("devices")
+    assert r.exit_code == 0, r.stderr
+    for name in ("cpu", "cuda", "iphone", "pixel", "jetson-orin"):
+        assert name in r.stdout
+    assert "measured predictor for digits" in r.stdout and "calibration" in r.stdout
+    assert "w4a16" in r.stdout  # what a bit-width means there
+
+
+def test_profile_writes_and_resumes(tmp_path):
+    out = tmp_path / "p.csv"
+    r = nas("latency", "profile", "--device", "cpu", "--space", "digits", "--n", "2", "--out", str(out),
+            "--repeats", "5")
+    assert r.exit_code == 0, r.stderr
+    assert f"wrote 2 measurements to {out}" in r.stdout
+    assert "profile cpu: 2/2" in r.stderr  # plain progress lines when not on a terminal
+    r = nas("latency", "profile", "--device", "cpu", "--space", "digits", "--n", "2", "--out", str(out))
+    assert r.exit_code == 0 and "wrote 0 measurements" in r.stdout
+    rows = _rows(out)
+    assert len(rows) == 2 and tuple(rows[0]) == COLUMNS
+
+
+def test_devices_json_for_a_space():
+    r = nas("devices", "--space", "digits", "--json")
+    assert r.exit_code == 0, r.stderr
+    rows = {d["name"]: d for d in json.loads(r.stdout)}
+    assert rows["iphone"]["for_space"]["predictor"] == "analytic"
+    assert rows["cpu"]["for_space"]["predictor"] is None
+    assert 0 < rows["iphone"]["for_space"]["largest_ms"] < 2
+
+
+# ---- bad input ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["profile", "fit", "eval", "bundle", "import"])
+def test_unknown_device(command, measured, tmp_path):
+    args = ["latency", command, "--device", "toaster", "--space", "digits"]
+    args += ["--out", str(tmp_path / "o")] if command in ("profile", "bundle") else ["--data", str(measured)]
+    line = assert_bad_input(nas(*args), "toaster")
+    assert "iphone" in line
+
+
+def test_profiling_an_analytic_device(tmp_path):
+    assert_bad_input(nas("latency", "profile", "--device", "iphone", "--space", "digits", "--out",
+                         str(tmp_path / "x.csv")), "nas latency bundle")
+
+
+def test_missing_columns(measured):
+    path = _rewrite(measured, lambda rows: [r.pop("latency_ms_p90") for r in rows])
+    assert_bad_input(nas("latency", "fit", "--device", "cpu", "--space", "digits", "--data", path),
+                     "missing column", "latency_ms_p90")
+
+
+@pytest.mark.parametrize(("value", "word"), [("nan", "finite"), ("-1.5", "positive"), ("", "not a number")])
+def test_bad_latency_values(measured, value, word):
+    path = _rewrite(measured, lambda rows: rows[3].update(latency_ms_median=value))
+    assert_bad_input(nas("latency", "fit", "--device", "cpu", "--space", "digits", "--data", path),
+                     word, "m.csv:5")
+
+
+def test_archs_of_another_space(measured):
+    r = nas("latency", "fit", "--device", "cpu", "--space", "cifar10", "--data", str(measured))
+    assert_bad_input(r, "cifar10")
+
+
+def test_rows_of_another_device(measured):
+    r = nas("latency", "eval", "--device", "pixel", "--space", "digits", "--data", str(measured))
+    assert_bad_input(r, "device 'cpu'")
+
+
+def test_predictor_file_of_another_space(measured, tmp_path, digits):
+    cifar = load_space("cifar10")
+    pred = fit_predictor("cpu", load_profile("cpu").precisions, cifar, fake_measurements(cifar, 20))
+    path = pred.save(tmp_path / "cifar.json")
+    assert_bad_input(nas("latency", "eval", "--device", "cpu", "--space", "digits", "--data", str(measured),
+                         "--predictor", str(path)), "cifar10", "digits")
+
+
+def test_stored_predictor_of_another_space_is_rejected_on_use(measured, tmp_path, digits):
+    r = nas("latency", "fit", "--device", "cpu", "--space", "digits", "--data", str(measured))
+    assert r.exit_code == 0
+    stored = next((tmp_path / "home" / "predictors" / "cpu").glob("*.json"))
+    data = json.loads(stored.read_text())
+    data["space"]["fingerprint"] = "000000000000"
+    stored.write_text(json.dumps(data))
+    r = nas("latency", "eval", "--device", "cpu", "--space", "digits", "--data", str(measured))
+    assert_bad_input(r, "000000000000")
+
+
+@pytest.mark.parametrize(("name", "content", "word"), [
+    ("garbage.csv", b"\x00\xff\xfe binary", "UTF-8"),
+    ("empty.csv", b"", "missing column"),
+    ("pred.json", b"{ not json", "not valid JSON"),
+])
+def test_unparseable_files(tmp_path, measured, name, content, word):
+    path = tmp_path / name
+    path.write_bytes(content)
+    if name.endswith(".json"):
+        args = ("latency", "eval", "--device", "cpu", "--space", "digits", "--data", str(measured),
+                "--predictor", str(path))
+    else:
+        args = ("latency", "fit", "--device", "cpu", "--space", "digits", "--data", str(path))
+    assert_bad_input(nas(*args), word)
+
+
+def test_missing_data_file(tmp_path):
+    assert_bad_input(nas("latency", "fit", "--device", "cpu", "--space", "digits", "--data",
+                         str(tmp_path / "nowhere.csv")), "nowhere.csv")
+
+
+def test_eval_of_measured_device_without_predictor(measured):
+    r = nas("latency", "eval", "--device", "cpu", "--space", "digits", "--data", str(measured))
+    assert_bad_input(r, "nas latency profile")
+
+
+def test_bundle_into_a_non_empty_folder(tmp_path):
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "x").write_text("x")
+    assert_bad_input(nas("latency", "bundle", "--device", "iphone", "--space", "digits", "--n", "1",
+                         "--out", str(tmp_path / "b")), "not empty")
+
+
+def test_bundle_unknown_format(tmp_path):
+    assert_bad_input(nas("latency", "bundle", "--device", "iphone", "--space", "digits", "--n", "1",
+                         "--out", str(tmp_path / "b"), "--format", "tflite"), "tflite")
