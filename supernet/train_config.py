@@ -21,16 +21,17 @@ class TrainConfig:
     space: str = "digits"
     dataset: str = "digits"
     data_dir: str | None = None
-    epochs: int = 100
-    batch_size: int = 64
-    lr: float = 2e-3
+    epochs: int = 60
+    batch_size: int = 32
+    lr: float = 1e-3
     min_lr: float = 1e-5
     weight_decay: float = 0.05
-    warmup_epochs: int = 3
+    warmup_epochs: int = 2
     label_smoothing: float = 0.1
     grad_clip: float = 1.0
     random_subnets: int = 2
     distill: bool = True
+    distill_weight: float = 0.5
     sampling: str = "performance"
     val_fraction: float = 0.1
     limit: int | None = None
@@ -44,7 +45,8 @@ class TrainConfig:
             "epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1, "lr": self.lr > 0,
             "min_lr": 0 <= self.min_lr <= self.lr, "weight_decay": self.weight_decay >= 0,
             "warmup_epochs": self.warmup_epochs >= 0, "label_smoothing": 0 <= self.label_smoothing < 1,
-            "grad_clip": self.grad_clip >= 0, "random_subnets": self.random_subnets >= 0,
+            "grad_clip": self.grad_clip >= 0, "distill_weight": 0 <= self.distill_weight <= 1,
+            "random_subnets": self.random_subnets >= 0,
             "val_fraction": 0 < self.val_fraction < 1, "eval_every": self.eval_every >= 1,
             "sampling": self.sampling in ("uniform", "complexity", "performance"),
             "device": self.device in ("cpu", "cuda"),
