@@ -90,7 +90,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--spaces", default="digits,cifar10")
     ap.add_argument("--train", type=int, default=300)
-    ap.add_argument("--test", type=int, default=120)
+    ap.add_argument("--test", type=int, default=100)
     ap.add_argument("--curve", default="25,50,100,200,300")
     ap.add_argument("--data", type=Path, default=Path(__file__).parent / "results" / "latency_data",
                     help="where the measurement CSVs go (resumable: rerun to continue)")
