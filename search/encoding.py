@@ -1,0 +1,47 @@
+"""A fixed-length parameter encoding of architectures, for Optuna trials.
+
+Every trial carries every parameter (width, depth, and all five fields of each of the
+space's `max(depth)` blocks), because samplers such as NSGA-II draw the parameters a
+trial lacks at random; blocks beyond the depth are inactive and ignored when decoding.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from optuna.distributions import BaseDistribution, CategoricalDistribution
+
+from search_space import Arch, BlockChoice, SearchSpace
+
+__all__ = ["BLOCK_FIELDS", "decode", "distributions", "encode"]
+
+BLOCK_FIELDS = ("attention", "heads", "mlp_ratio", "token_keep", "bits")
+
+
+def distributions(space: SearchSpace) -> dict[str, BaseDistribution]:
+    """Parameter name -> categorical distribution over the space's choices."""
+    dists: dict[str, BaseDistribution] = {
+        "embed_dim": CategoricalDistribution(space.embed_dim),
+        "depth": CategoricalDistribution(space.depth),
+    }
+    for i in range(max(space.depth)):
+        for field in BLOCK_FIELDS:
+            dists[f"blocks.{i}.{field}"] = CategoricalDistribution(getattr(space, field))
+    return dists
+
+
+def encode(space: SearchSpace, arch: Arch) -> dict[str, Any]:
+    """Parameters of `arch`; inactive blocks repeat the last active one (a neutral filler)."""
+    params: dict[str, Any] = {"embed_dim": arch.embed_dim, "depth": arch.depth}
+    for i in range(max(space.depth)):
+        block = arch.blocks[min(i, arch.depth - 1)]
+        for field in BLOCK_FIELDS:
+            params[f"blocks.{i}.{field}"] = getattr(block, field)
+    return params
+
+
+def decode(space: SearchSpace, params: dict[str, Any]) -> Arch:
+    """The canonical architecture of a parameter set (`ArchError` if it is not one of the space)."""
+    depth = params["depth"]
+    blocks = tuple(BlockChoice(**{f: params[f"blocks.{i}.{f}"] for f in BLOCK_FIELDS}) for i in range(depth))
+    return space.canonical(space.validate(Arch(embed_dim=params["embed_dim"], blocks=blocks)))

@@ -1,0 +1,57 @@
+"""Top-1 of candidate subnets with inherited supernet weights, on a fixed validation subset.
+
+Results are cached by canonical architecture, so no architecture is evaluated twice in a
+search, however often the sampler proposes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+
+from search_space import Arch
+from supernet.supervit import SuperViT
+
+__all__ = ["AccuracyEvaluator"]
+
+
+class AccuracyEvaluator:
+    """Scores subnets of one supernet on fixed, already normalised images.
+
+    Args:
+        model: the trained supernet (put in eval mode here).
+        images: float (N, C, H, W), normalised as in training.
+        labels: int64 (N,).
+        batch_size: images per forward pass.
+    """
+
+    def __init__(self, model: SuperViT, images: torch.Tensor, labels: torch.Tensor, *,
+                 batch_size: int = 500) -> None:
+        if images.shape[0] != labels.shape[0] or images.shape[0] == 0:
+            raise ValueError(f"images and labels: need the same, non-zero count "
+                             f"(got {images.shape[0]} and {labels.shape[0]})")
+        self.model, self.images, self.labels = model.eval(), images, labels
+        self.batch_size = batch_size
+        self.cache: dict[Arch, float] = {}
+        self.evaluations = 0
+
+    def __call__(self, arch: Arch) -> float:
+        """Top-1 of `arch` (cached)."""
+        key = self.model.space.canonical(arch)
+        if key not in self.cache:
+            self.cache[key] = self._top1(key)
+            self.evaluations += 1
+        return self.cache[key]
+
+    def many(self, archs: Iterable[Arch]) -> list[float]:
+        return [self(arch) for arch in archs]
+
+    @torch.inference_mode()
+    def _top1(self, arch: Arch) -> float:
+        correct = 0
+        for start in range(0, self.images.shape[0], self.batch_size):
+            x = self.images[start : start + self.batch_size]
+            y = self.labels[start : start + self.batch_size]
+            correct += (self.model(x, arch).argmax(dim=1) == y).sum().item()
+        return correct / self.images.shape[0]
