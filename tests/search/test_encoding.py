@@ -46,7 +46,7 @@ def test_evaluator_caches_by_canonical_arch():
     space = load_space("digits")
     model = SuperViT(space)
     x, y = np.random.default_rng(0).normal(size=(20, 1, 8, 8)), np.arange(20) % 10
-    evaluator = AccuracyEvaluator(model, torch.tensor(x, dtype=torch.float32), torch.tensor(y), batch_size=7)
+    evaluator = AccuracyEvaluator(model, torch.tensor(x, dtype=torch.float32), torch.tensor(y), batch_size=20)
     arch = space.sample(np.random.default_rng(1))
     first = evaluator(arch)
     assert 0.0 <= first <= 1.0 and evaluator.evaluations == 1
