@@ -15,6 +15,7 @@ timed at 32, 8 and 4 bits to show what the int8 / int4 kernels buy.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -121,7 +122,7 @@ def main() -> None:
         notes=("cpu device (ONNX Runtime, 1 intra-op thread, batch 1); training archs seed 1, held-out "
                "seed 2, measured twice in separate runs for the noise floor. Run on a quiet machine: "
                "neighbours' load moves the median far more than the predictor's error."),
-        command="python bench/latency_predictor.py" + (" --tiny" if args.tiny else ""),
+        command=" ".join(["python", "bench/latency_predictor.py", *sys.argv[1:]]),
     )
 
 
