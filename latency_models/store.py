@@ -3,18 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 from search_space import SearchSpace
+from search_space.files import nas_home
 
 __all__ = ["nas_home", "predictor_path", "stored_predictors"]
-
-
-def nas_home() -> Path:
-    """The project's home folder: `$NAS_HOME`, default ``~/.cache/vit-nas`` (DESIGN.md section 5)."""
-    return Path(os.environ.get("NAS_HOME") or "~/.cache/vit-nas").expanduser()
 
 
 def predictor_path(device: str, space: SearchSpace) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
@@ -11,13 +10,10 @@ import click
 __all__ = ["default_supernet_dir", "train"]
 
 
-def nas_home() -> Path:
-    """$NAS_HOME, default ~/.cache/vit-nas: cached supernets and predictors."""
-    return Path(os.environ.get("NAS_HOME", Path.home() / ".cache" / "vit-nas"))
-
-
 def default_supernet_dir(space) -> Path:
     """Where the embedded default supernet of a space is cached."""
+    from search_space.files import nas_home
+
     return nas_home() / "supernets" / f"{space.name}-{space.fingerprint}"
 
 

@@ -1,4 +1,4 @@
-"""Atomic file writes: a crash never leaves a half-written result behind."""
+"""Files: atomic writes (a crash never leaves a half-written result) and the project home."""
 
 from __future__ import annotations
 
@@ -6,7 +6,13 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["write_bytes_atomic", "write_text_atomic"]
+__all__ = ["nas_home", "write_bytes_atomic", "write_text_atomic"]
+
+
+def nas_home() -> Path:
+    """The project's home folder (cached supernets, predictors): `$NAS_HOME`, default
+    ``~/.cache/vit-nas`` (DESIGN.md section 5)."""
+    return Path(os.environ.get("NAS_HOME") or "~/.cache/vit-nas").expanduser()
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
