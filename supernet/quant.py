@@ -48,6 +48,24 @@ def quantize_bias(b: Tensor | None, bits: int) -> Tensor | None:
     return _straight_through(b, _half(b))
 
 
+def _tracing() -> bool:
+    return torch.jit.is_tracing() or torch.compiler.is_compiling() or torch.compiler.is_exporting()
+
+
+def _act_range(x: Tensor, absmax: Tensor | None) -> Tensor:
+    """The calibrated range, or the batch's own when there is none (0 = not calibrated yet).
+
+    Eager code skips the reduction over the activations when a range is calibrated (the
+    common case, on the hot path); traced graphs keep both and pick with `where`, since
+    their control flow cannot depend on a tensor's value.
+    """
+    if absmax is None:
+        return x.detach().abs().max()
+    if _tracing():
+        return torch.where(absmax > 0, absmax, x.detach().abs().max())
+    return absmax if float(absmax) > 0 else x.detach().abs().max()
+
+
 def quantize_act(x: Tensor, bits: int, absmax: Tensor | None) -> Tensor:
     """Activations entering a linear layer: int8 (per-tensor symmetric) for 8/4, fp16 for 16.
 
@@ -58,7 +76,6 @@ def quantize_act(x: Tensor, bits: int, absmax: Tensor | None) -> Tensor:
         return x
     if bits == 16:
         return _straight_through(x, _half(x))
-    dynamic = x.detach().abs().max()
-    amax = dynamic if absmax is None else torch.where(absmax > 0, absmax, dynamic)
+    amax = _act_range(x, absmax)
     scale = amax.clamp_min(_EPS) / ACT_QMAX
     return _straight_through(x, torch.round(x / scale).clamp(-ACT_QMAX, ACT_QMAX) * scale)
