@@ -11,7 +11,7 @@ import torch
 from click.testing import CliRunner
 
 from nas.cli import main
-from search_space import load_space
+from search_space import InputError, load_space
 from supernet.checkpoint import CheckpointError, load_checkpoint, load_supernet, save_checkpoint
 from supernet.subnet_sampler import SubnetSampler
 from supernet.train import train_supernet
@@ -49,7 +49,7 @@ def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path):
 
 def test_resume_with_other_settings_is_refused(tmp_path):
     train_supernet(TINY, tmp_path, stop_after=1)
-    with pytest.raises(Exception, match="--resume needs the settings"):
+    with pytest.raises(InputError, match="--resume needs the settings"):
         train_supernet(TINY.replace(lr=1e-4), tmp_path, resume=True)
 
 
