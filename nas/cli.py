@@ -7,6 +7,7 @@ import click
 from nas._app import NasGroup
 from nas.latency_cmd import devices, latency
 from nas.pending import COMMANDS
+from nas.search_cmd import search
 from nas.space_cmd import space
 from nas.train_cmd import train
 
@@ -27,5 +28,6 @@ main.add_command(space)
 main.add_command(latency)
 main.add_command(devices)
 main.add_command(train)
+main.add_command(search)
 for _command in COMMANDS:
     main.add_command(_command)

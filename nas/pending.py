@@ -48,28 +48,6 @@ def _space(ref: str | None):
 
 
 @click.command(hidden=True)
-@click.option("--device", required=True, help="Target device (see `nas devices`).")
-@click.option("--budget", required=True, help="Latency budget: 2ms, 500us, 0.002s.")
-@click.option("--space", "space_ref", help="Search space (YAML path or built-in name).")
-@click.option("--supernet", type=_EXISTING, help="Trained supernet checkpoint.")
-@click.option("--strategy", type=click.Choice(["evolution", "random", "nsga2"]), default="evolution")
-@click.option("--population", type=click.IntRange(2, None), default=32)
-@click.option("--generations", type=click.IntRange(1, None), default=10)
-@click.option("--seed", type=int, default=0)
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--resume", is_flag=True)
-@click.option("--workers", type=click.IntRange(1, None))
-@click.option("--ray-address")
-@click.option("--storage")
-def search(device: str, budget: str, space_ref: str | None, **_: object) -> None:
-    """Find the most accurate subnet within a latency budget on a device."""
-    _device(device)
-    _budget(budget)
-    _space(space_ref)
-    _not_built(7)
-
-
-@click.command(hidden=True)
 @click.argument("best_yaml", metavar="BEST_YAML")
 @click.option("--supernet", type=_EXISTING)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path))
@@ -103,4 +81,4 @@ def evaluate(**_: object) -> None:
     _not_built(8)
 
 
-COMMANDS = (search, extract, retrain, evaluate)
+COMMANDS = (extract, retrain, evaluate)

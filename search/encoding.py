@@ -7,6 +7,7 @@ trial lacks at random; blocks beyond the depth are inactive and ignored when dec
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from optuna.distributions import BaseDistribution, CategoricalDistribution
@@ -40,8 +41,16 @@ def encode(space: SearchSpace, arch: Arch) -> dict[str, Any]:
     return params
 
 
-def decode(space: SearchSpace, params: dict[str, Any]) -> Arch:
-    """The canonical architecture of a parameter set (`ArchError` if it is not one of the space)."""
+def decode(space: SearchSpace, params: dict[str, Any], *, give_mixer: bool = False) -> Arch:
+    """The canonical architecture of a parameter set (`ArchError` if it is not one of the space).
+
+    With `give_mixer`, a draw whose active blocks all lack a token mixer (which samplers such
+    as NSGA-II produce) gets the space's first mixer on its first block instead of an error.
+    """
     depth = params["depth"]
-    blocks = tuple(BlockChoice(**{f: params[f"blocks.{i}.{f}"] for f in BLOCK_FIELDS}) for i in range(depth))
-    return space.canonical(space.validate(Arch(embed_dim=params["embed_dim"], blocks=blocks)))
+    blocks = [BlockChoice(**{f: params[f"blocks.{i}.{f}"] for f in BLOCK_FIELDS}) for i in range(depth)]
+    if give_mixer and all(b.attention == "none" for b in blocks):
+        mixers = [a for a in space.attention if a != "none"]
+        if mixers:
+            blocks[0] = dataclasses.replace(blocks[0], attention=mixers[0])
+    return space.canonical(space.validate(Arch(embed_dim=params["embed_dim"], blocks=tuple(blocks))))

@@ -24,14 +24,16 @@ class AccuracyEvaluator:
         images: float (N, C, H, W), normalised as in training.
         labels: int64 (N,).
         batch_size: images per forward pass.
+        device: where to evaluate ("cpu", "cuda"); model and images are moved there once.
     """
 
     def __init__(self, model: SuperViT, images: torch.Tensor, labels: torch.Tensor, *,
-                 batch_size: int = 500) -> None:
+                 batch_size: int = 500, device: str | torch.device = "cpu") -> None:
         if images.shape[0] != labels.shape[0] or images.shape[0] == 0:
             raise ValueError(f"images and labels: need the same, non-zero count "
                              f"(got {images.shape[0]} and {labels.shape[0]})")
-        self.model, self.images, self.labels = model.eval(), images, labels
+        self.model = model.eval().to(device)
+        self.images, self.labels = images.to(device), labels.to(device)
         self.batch_size = batch_size
         self.cache: dict[Arch, float] = {}
         self.evaluations = 0

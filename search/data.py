@@ -1,0 +1,39 @@
+"""The validation images a search scores subnets on: the held-out split of the supernet's own run.
+
+The split is rebuilt from the training settings stored in the checkpoint (dataset, folder,
+validation fraction, seed), so it is exactly the data the supernet never trained on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from search_space import SearchSpace
+
+__all__ = ["validation_data"]
+
+
+def validation_data(train_config: dict[str, Any], space: SearchSpace, *, limit: int | None = None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalised float images (N, C, H, W) and int64 labels of the run's validation split.
+
+    Args:
+        train_config: the `train_config` dict of a supernet checkpoint.
+        limit: keep the first `limit` images (a fixed subset; the split is stratified and shuffled).
+
+    Raises:
+        DataError: the dataset is no longer where the run read it (exit 2 on the command line).
+    """
+    from supernet.data import load_dataset, normalize
+    from supernet.train_config import TrainConfig
+
+    config = TrainConfig.from_dict(train_config)
+    splits = load_dataset(config.dataset, config.data_dir, size=space.input.size,
+                          channels=space.input.channels, num_classes=space.input.num_classes,
+                          val_fraction=config.val_fraction, seed=config.seed, limit=config.limit)
+    images, labels = splits.val.images, splits.val.labels
+    if limit is not None:
+        images, labels = images[:limit], labels[:limit]
+    return normalize(images, splits.val), labels

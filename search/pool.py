@@ -1,0 +1,128 @@
+"""Where candidates are evaluated: in this process, or on Ray actors (a local pool or a cluster).
+
+A Ray actor loads the supernet and the validation images once (both shipped with
+`ray.put`) and then scores chunks of candidates, a few per call, so the per-call cost
+of Ray (about a millisecond) stays small next to the evaluations. One Ray Tune trial
+per candidate would cost seconds each; this is why the search does not use Tune here.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import torch
+
+from search.evaluator import AccuracyEvaluator
+from search_space import Arch, SearchSpace
+from supernet.supervit import SuperViT
+
+__all__ = ["LocalPool", "RayPool", "Scored"]
+
+Scored = tuple[Arch, float, float]  # arch, top-1, seconds spent evaluating it
+
+
+class LocalPool:
+    """Evaluates in this process, one candidate after another."""
+
+    parallelism = 1
+
+    def __init__(self, evaluator: AccuracyEvaluator) -> None:
+        self.evaluator = evaluator
+        self.where = f"in process ({torch.get_num_threads()} torch threads)"
+
+    def imap(self, archs: Sequence[Arch]) -> Iterator[Scored]:
+        for arch in archs:
+            start = time.perf_counter()
+            accuracy = self.evaluator(arch)
+            yield arch, accuracy, time.perf_counter() - start
+
+    def close(self) -> None:
+        pass
+
+
+class _Evaluator:
+    """The body of a Ray actor: one supernet and one copy of the validation images."""
+
+    def __init__(self, payload: dict[str, Any], images: torch.Tensor, labels: torch.Tensor,
+                 threads: int) -> None:
+        torch.set_num_threads(threads)
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        model = SuperViT(SearchSpace.from_dict(payload["space"]))
+        model.load_state_dict(payload["state_dict"])
+        self.space = model.space
+        self.evaluator = AccuracyEvaluator(model, images, labels, device=self.device)
+
+    def where(self) -> str:
+        return self.device
+
+    def evaluate(self, index: int, arch_dicts: list[dict[str, Any]]) -> tuple[int, list[tuple[float, float]]]:
+        """Top-1 and seconds of each arch of chunk `index` (the index comes back with them)."""
+        out = []
+        for d in arch_dicts:
+            start = time.perf_counter()
+            accuracy = self.evaluator(Arch.from_dict(d))
+            out.append((accuracy, time.perf_counter() - start))
+        return index, out
+
+
+class RayPool:
+    """Ray actors that score candidates in parallel.
+
+    Args:
+        model: the supernet (its weights and space are shipped to every actor once).
+        images, labels: the validation data (shipped once).
+        workers: actors to start; with `address` and no `workers`, one per CPU of the cluster.
+        address: a running cluster (`ray start --head`); None starts a local Ray for this search.
+    """
+
+    def __init__(self, model: SuperViT, images: torch.Tensor, labels: torch.Tensor, *,
+                 workers: int | None = None, address: str | None = None) -> None:
+        import ray
+
+        self._started = not ray.is_initialized()
+        if self._started:
+            ray.init(address=address, num_cpus=None if address else workers,
+                     include_dashboard=False, log_to_driver=False)
+        resources = ray.cluster_resources()
+        n = workers or max(1, int(resources.get("CPU", 1)))
+        gpus = float(resources.get("GPU", 0))
+        options: dict[str, Any] = {"num_cpus": 1}
+        if gpus > 0:
+            options["num_gpus"] = min(1.0, gpus / n)
+        payload = ray.put({"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                           "space": model.space.to_dict()})
+        images_ref, labels_ref = ray.put(images.cpu()), ray.put(labels.cpu())
+        actor = ray.remote(**options)(_Evaluator)
+        self._actors = [actor.remote(payload, images_ref, labels_ref, 1) for _ in range(n)]
+        places = ray.get([a.where.remote() for a in self._actors])
+        self.parallelism = n
+        gpu_note = f", {places.count('cuda')} on GPU" if "cuda" in places else ""
+        self.where = f"{n} Ray actors ({'cluster ' + address if address else 'local Ray'}{gpu_note})"
+
+    def imap(self, archs: Sequence[Arch]) -> Iterator[Scored]:
+        """Every chunk is queued on an actor at once (round robin), so no actor waits for the driver."""
+        import ray
+
+        if not archs:
+            return
+        size = max(1, math.ceil(len(archs) / (8 * self.parallelism)))
+        chunks = [list(archs[i:i + size]) for i in range(0, len(archs), size)]
+        pending = [self._actors[i % len(self._actors)].evaluate.remote(i, [a.to_dict() for a in chunk])
+                   for i, chunk in enumerate(chunks)]
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            index, scores = ray.get(ready[0])
+            for arch, (accuracy, seconds) in zip(chunks[index], scores, strict=True):
+                yield arch, accuracy, seconds
+
+    def close(self) -> None:
+        import ray
+
+        for a in self._actors:
+            ray.kill(a)
+        self._actors = []
+        if self._started:
+            ray.shutdown()

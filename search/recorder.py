@@ -1,0 +1,58 @@
+"""Writing finished evaluations to the study's storage in a background thread.
+
+A journal write (JSON of every parameter's distribution, an fsync) costs about as much as
+a tenth of a digits evaluation; done in a second thread it overlaps with the next
+evaluation instead of adding to it. Writes keep their order, and `close` waits for all of
+them, so only evaluations finished in the last instant before a kill can be lost (a
+resume then evaluates them again: none is lost for good, none is recorded twice).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from types import TracebackType
+
+import optuna
+from optuna.trial import FrozenTrial
+
+__all__ = ["TrialRecorder"]
+
+
+class TrialRecorder:
+    """`record(trial)` queues a finished trial for `study.add_trial`; use as a context manager."""
+
+    def __init__(self, study: optuna.Study) -> None:
+        self.study = study
+        self._queue: queue.Queue[FrozenTrial | None] = queue.Queue()
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._drain, name="trial-recorder", daemon=True)
+        self._thread.start()
+
+    def record(self, trial: FrozenTrial) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(trial)
+
+    def _drain(self) -> None:
+        while (trial := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self.study.add_trial(trial)
+                except Exception as exc:  # noqa: BLE001 - re-raised in the caller's thread
+                    self._error = exc
+
+    def close(self) -> None:
+        """Wait until every queued trial is written; raise the first write error, if any."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def __enter__(self) -> TrialRecorder:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

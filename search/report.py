@@ -1,0 +1,142 @@
+"""A search's files: best.yaml, history.csv, pareto.csv, pareto.png, search.json (DESIGN.md sections 3, 4).
+
+Every file is written atomically, so a killed search never leaves half a result.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from search.pareto import pareto_front
+from search.samplers import Candidate
+from search_space import SearchSpace
+from search_space.files import write_bytes_atomic, write_text_atomic
+
+__all__ = ["Row", "best_candidate", "file_sha256", "rows", "space_reference", "write_best_yaml",
+           "write_csv", "write_json", "write_pareto_png"]
+
+_COLUMNS = ("trial", "generation", "accuracy", "predicted_latency_ms", "macs", "params", "feasible", "arch")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One evaluated candidate, with what the files say about it."""
+
+    candidate: Candidate
+    macs: int
+    params: int
+    feasible: bool
+
+    def as_csv(self) -> dict[str, Any]:
+        c = self.candidate
+        return {"trial": c.number, "generation": c.generation, "accuracy": f"{c.accuracy:.6f}",
+                "predicted_latency_ms": f"{c.latency_ms:.6f}", "macs": self.macs, "params": self.params,
+                "feasible": int(self.feasible),
+                "arch": json.dumps(c.arch.to_dict(), separators=(",", ":"))}
+
+
+def rows(space: SearchSpace, candidates: Sequence[Candidate], budget_ms: float) -> list[Row]:
+    out = []
+    for c in candidates:
+        cx = space.complexity(c.arch)
+        out.append(Row(c, int(cx["macs"]), int(cx["params"]), c.latency_ms <= budget_ms))
+    return out
+
+
+def best_candidate(candidates: Sequence[Candidate], budget_ms: float) -> Candidate | None:
+    """The most accurate candidate within budget; ties go to the faster, then the earlier."""
+    feasible = [c for c in candidates if c.latency_ms <= budget_ms]
+    return min(feasible, key=lambda c: (-c.accuracy, c.latency_ms, c.number)) if feasible else None
+
+
+def pareto_rows(table: Sequence[Row]) -> list[Row]:
+    return [table[i] for i in pareto_front([(r.candidate.accuracy, r.candidate.latency_ms) for r in table])]
+
+
+def write_csv(path: Path, table: Sequence[Row]) -> Path:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for r in table:
+        writer.writerow(r.as_csv())
+    return write_text_atomic(path, buffer.getvalue())
+
+
+def write_json(path: Path, data: dict[str, Any]) -> Path:
+    return write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def space_reference(space: SearchSpace) -> str | dict[str, Any]:
+    """A built-in space by name when it is exactly that space, else the space inline."""
+    from search_space.registry import builtin_spaces, load_space
+
+    if space.name in builtin_spaces() and load_space(space.name).fingerprint == space.fingerprint:
+        return space.name
+    return space.to_dict()
+
+
+def write_best_yaml(path: Path, best: Row, *, space: SearchSpace, supernet: Path, device: str,
+                    budget_ms: float, extra: dict[str, Any]) -> Path:
+    """best.yaml, as DESIGN.md section 3 lays it out (read back by `nas extract`)."""
+    c = best.candidate
+    data = {
+        "arch": c.arch.to_dict(),
+        "space": space_reference(space),
+        "supernet": {"path": str(supernet), "sha256": file_sha256(supernet)},
+        "device": device,
+        "budget_ms": float(budget_ms),
+        "predicted_latency_ms": round(c.latency_ms, 6),
+        "accuracy": round(c.accuracy, 6),
+        "macs": best.macs,
+        "params": best.params,
+        **extra,
+    }
+    return write_text_atomic(path, yaml.safe_dump(data, sort_keys=False, default_flow_style=None))
+
+
+def write_pareto_png(path: Path, table: Sequence[Row], best: Row | None, *, budget_ms: float, title: str,
+                     label: str) -> Path:
+    """Accuracy vs predicted latency: every candidate, the front, the budget, the chosen point."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), dpi=110)
+    lat = [r.candidate.latency_ms for r in table]
+    acc = [r.candidate.accuracy for r in table]
+    ax.scatter(lat, acc, s=12, alpha=0.45, color="tab:gray", label=f"{label} ({len(table)})")
+    front = pareto_rows(table)
+    ax.plot([r.candidate.latency_ms for r in front], [r.candidate.accuracy for r in front], "-o",
+            ms=4, color="tab:blue", label="Pareto front")
+    ax.axvline(budget_ms, color="tab:red", ls="--", lw=1, label=f"budget {budget_ms:g} ms")
+    if best is not None:
+        ax.scatter([best.candidate.latency_ms], [best.candidate.accuracy], marker="*", s=180,
+                   color="tab:orange", edgecolor="black", zorder=5, label="chosen")
+    ax.set_xlabel("predicted latency (ms)")
+    ax.set_ylabel("top-1 (inherited weights, validation)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return write_bytes_atomic(path, buffer.getvalue())

@@ -1,0 +1,374 @@
+"""`run_search`: the most accurate subnet of a trained supernet within a latency budget on a device.
+
+The study lives in Optuna storage (a journal file by default), so a killed search resumes
+where it stopped: generations are deterministic given the seed and the finished trials,
+finished evaluations are read back, and none is repeated.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.trial import TrialState
+
+from search.budget import LatencyRange, check_budget, latency_range
+from search.encoding import decode, distributions, encode
+from search.pool import LocalPool, RayPool
+from search.recorder import TrialRecorder
+from search.report import (
+    Row,
+    best_candidate,
+    file_sha256,
+    pareto_rows,
+    rows,
+    write_best_yaml,
+    write_csv,
+    write_json,
+    write_pareto_png,
+)
+from search.samplers import GENERATION_KEY, Candidate, EvolutionSampler, RandomSearchSampler, history
+from search_space import Arch, SearchSpace
+from search_space.errors import InputError
+
+__all__ = ["STRATEGIES", "SearchResult", "SearchSettings", "run_search"]
+
+STRATEGIES = ("evolution", "random", "nsga2")
+STUDY_NAME = "vit-nas-search"
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """What decides a search's answer (stored in the study; a resume must match it)."""
+
+    device: str
+    budget_ms: float
+    strategy: str = "evolution"
+    population: int = 32
+    generations: int = 10
+    seed: int = 0
+    parents: int | None = None
+    mutation_prob: float = 0.1
+    val_limit: int | None = None
+
+    def __post_init__(self) -> None:
+        checks = {
+            "strategy": self.strategy in STRATEGIES, "population": self.population >= 2,
+            "generations": self.generations >= 1, "budget_ms": self.budget_ms > 0,
+            "parents": self.parents is None or 1 <= self.parents <= self.population,
+            "mutation_prob": 0 < self.mutation_prob <= 1,
+            "val_limit": self.val_limit is None or self.val_limit >= 1,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise InputError(f"{name}: {getattr(self, name)!r} is not a valid search setting")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What a search found and where it wrote it."""
+
+    out: Path
+    best: Row
+    binds: bool
+    reach: LatencyRange
+    evaluations: int
+    resumed_evaluations: int
+    timings: dict[str, float]
+    where: str
+    files: dict[str, Path]
+
+
+class _Timed:
+    """A latency predictor that adds up the time spent in it."""
+
+    def __init__(self, predict: Callable[[Sequence[Arch]], np.ndarray]) -> None:
+        self._predict, self.seconds = predict, 0.0
+
+    def __call__(self, archs: Sequence[Arch]) -> np.ndarray:
+        start = time.perf_counter()
+        try:
+            return np.asarray(self._predict(list(archs)), dtype=float)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+
+def _storage(out: Path, url: str | None):
+    if url and "://" in url:
+        return url
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    path = Path(url) if url else out / "study.journal"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
+def _open_study(storage, sampler, directions: list[str], resume: bool, fingerprint: dict[str, Any]
+                ) -> optuna.Study:
+    exists = any(s.study_name == STUDY_NAME for s in optuna.get_all_study_summaries(storage))
+    if exists and not resume:
+        raise InputError("the output already holds a search: pass --resume to continue it, "
+                         "or another --out")
+    if resume and not exists:
+        raise InputError("nothing to resume: the output holds no search yet (drop --resume)")
+    study = optuna.create_study(study_name=STUDY_NAME, storage=storage, sampler=sampler,
+                                directions=directions, load_if_exists=True)
+    if exists:
+        saved = study.user_attrs.get("settings", {})
+        diff = sorted(k for k in set(saved) | set(fingerprint) if saved.get(k) != fingerprint.get(k))
+        if diff:
+            raise InputError("--resume needs the settings of the search it resumes; these differ: "
+                             + ", ".join(f"{k} (was {saved.get(k)!r})" for k in diff))
+    else:
+        study.set_user_attr("settings", fingerprint)
+    return study
+
+
+def _trial_generation(t: optuna.trial.FrozenTrial) -> int | None:
+    g = t.system_attrs.get(GENERATION_KEY, t.user_attrs.get("generation"))
+    return None if g is None else int(g)
+
+
+def _candidates(study: optuna.Study, space: SearchSpace, predict: _Timed) -> list[Candidate]:
+    """Every completed trial as a candidate, first trial of each arch only."""
+    out: dict[Arch, Candidate] = {}
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    missing = [t for t in trials if "latency_ms" not in t.user_attrs]
+    archs = {t.number: decode(space, t.params, give_mixer=True) for t in trials}
+    lats = dict(zip((t.number for t in missing), predict([archs[t.number] for t in missing]), strict=True))
+    for t in trials:
+        arch = archs[t.number]
+        if arch not in out:
+            lat = float(t.user_attrs.get("latency_ms", lats.get(t.number, np.nan)))
+            out[arch] = Candidate(arch, float(t.values[0]), lat, _trial_generation(t) or 0, t.number)
+    return list(out.values())
+
+
+def run_search(
+    supernet: str | Path,
+    settings: SearchSettings,
+    out: str | Path,
+    *,
+    storage: str | None = None,
+    resume: bool = False,
+    workers: int | None = None,
+    ray_address: str | None = None,
+    predictor: Any = None,
+    on_generation: Callable[[int, int, Candidate | None], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
+) -> SearchResult:
+    """Search a trained supernet for the most accurate subnet within `settings.budget_ms`.
+
+    Args:
+        supernet: a `supernet.pt` checkpoint.
+        out: folder for best.yaml, history.csv, pareto.csv, pareto.png, search.json and,
+            unless `storage` says otherwise, the Optuna journal `study.journal`.
+        storage: an Optuna storage URL (`sqlite:///...`) or a journal file path.
+        resume: continue the search stored there (same settings required).
+        workers: evaluate on this many local Ray actors (or, with `ray_address`, cluster actors).
+        ray_address: a running Ray cluster to evaluate on.
+        predictor: the latency predictor (default: the device's, `get_device(...).predictor(space)`).
+        on_generation: told (generation, evaluations so far, best so far) after each generation.
+        on_note: told one-line facts worth printing (budget does not bind, where evaluation runs).
+
+    Raises:
+        InputError: a bad checkpoint, a budget below the fastest arch, a resume that does not match.
+    """
+    from latency_models import get_device
+    from search.data import validation_data
+    from search.evaluator import AccuracyEvaluator
+    from supernet.checkpoint import load_supernet
+
+    note = on_note or (lambda _text: None)
+    start = time.perf_counter()
+    out, supernet = Path(out), Path(supernet)
+    model, data = load_supernet(supernet)
+    space = model.space
+    predict = _Timed((predictor or get_device(settings.device).predictor(space)).predict_ms)
+    reach = latency_range(space, predict)
+    check_budget(settings.budget_ms, reach, settings.device, space)
+    if not reach.binds(settings.budget_ms):
+        note(f"budget {settings.budget_ms:g} ms does not bind on {settings.device}: the slowest arch of "
+             f"{space.name} predicts {reach.slowest_ms:.4g} ms; searching the whole space for the most "
+             f"accurate arch")
+    images, labels = validation_data(data["train_config"], space, limit=settings.val_limit)
+    sha = file_sha256(supernet)
+    fingerprint = {**settings.to_dict(), "supernet_sha256": sha, "space": space.fingerprint}
+    sampler = _sampler(settings, space, predict, reach)
+    directions = ["maximize", "minimize"] if settings.strategy == "nsga2" else ["maximize"]
+    study = _open_study(_storage(out, storage), sampler, directions, resume, fingerprint)
+    resumed = len(_candidates(study, space, predict))
+    if workers or ray_address:
+        pool: LocalPool | RayPool = RayPool(model, images, labels, workers=workers, address=ray_address)
+    else:
+        pool = LocalPool(AccuracyEvaluator(model, images, labels))
+    note(f"evaluating on {images.shape[0]} validation images, {pool.where}")
+    setup_s = time.perf_counter() - start
+    predict.seconds = 0.0
+    loop_start = time.perf_counter()
+    try:
+        if settings.strategy == "nsga2":
+            eval_s = _run_nsga2(study, settings, space, predict, pool, on_generation)
+        else:
+            eval_s = _run_generations(study, sampler, settings, space, predict, pool, on_generation)
+    finally:
+        pool.close()
+    search_s = time.perf_counter() - loop_start
+    busy = eval_s + predict.seconds
+    timings = {
+        "setup_s": setup_s, "search_s": search_s, "evaluation_s": eval_s, "prediction_s": predict.seconds,
+        "orchestration_s": max(0.0, search_s - busy),
+        "orchestration_fraction": max(0.0, search_s - busy) / search_s if search_s else 0.0,
+    }
+    result = _write_results(study, settings, space, predict, out, supernet, sha, reach, timings, resumed,
+                            pool.where)
+    write_json(result.files["summary"], _summary(result, settings, space, supernet, sha, images.shape[0]))
+    return result
+
+
+def _write_results(study: optuna.Study, settings: SearchSettings, space: SearchSpace, predict: _Timed,
+                   out: Path, supernet: Path, sha: str, reach: LatencyRange, timings: dict[str, float],
+                   resumed: int, where: str) -> SearchResult:
+    """best.yaml, history.csv, pareto.csv and pareto.png, from everything the study holds."""
+    start = time.perf_counter()
+    budget = settings.budget_ms
+    candidates = _candidates(study, space, predict)
+    table = rows(space, candidates, budget)
+    best_c = best_candidate(candidates, budget)
+    if best_c is None:
+        raise InputError(f"no evaluated arch fits the budget of {budget:g} ms (raise --generations)")
+    best = next(r for r in table if r.candidate == best_c)
+    search_s = timings["search_s"]
+    timings["candidates_per_s"] = (len(candidates) - resumed) / search_s if search_s else 0.0
+    files = {"best": out / "best.yaml", "history": out / "history.csv", "pareto": out / "pareto.csv",
+             "plot": out / "pareto.png", "summary": out / "search.json"}
+    write_best_yaml(files["best"], best, space=space, supernet=supernet.resolve(), device=settings.device,
+                    budget_ms=budget, extra={"strategy": settings.strategy, "seed": settings.seed})
+    write_csv(files["history"], table)
+    write_csv(files["pareto"], pareto_rows(table))
+    label = "random search" if settings.strategy == "random" else f"{settings.strategy} candidates"
+    write_pareto_png(files["plot"], table, best, budget_ms=budget, label=label,
+                     title=f"{space.name} on {settings.device}, budget {budget:g} ms ({settings.strategy})")
+    timings["report_s"] = time.perf_counter() - start
+    return SearchResult(out, best, reach.binds(budget), reach, len(candidates), resumed, timings, where,
+                        files)
+
+
+def _sampler(settings: SearchSettings, space: SearchSpace, predict: _Timed, reach: LatencyRange):
+    common = {"population": settings.population, "seed": settings.seed, "fastest_ms": reach.fastest_ms,
+              "slowest_ms": reach.slowest_ms}
+    if settings.strategy == "evolution":
+        return EvolutionSampler(space, predict, settings.budget_ms, parents=settings.parents,
+                                mutation_prob=settings.mutation_prob, **common)
+    if settings.strategy == "random":
+        return RandomSearchSampler(space, predict, settings.budget_ms, **common)
+    return None  # nsga2: made once the study's trial count is known (its seed depends on it)
+
+
+def _run_generations(study: optuna.Study, sampler, settings: SearchSettings, space: SearchSpace,
+                     predict: _Timed, pool, on_generation) -> float:
+    """Evolution / random: a generation at a time, one storage write per finished evaluation.
+
+    The storage is read once; after that the history is kept in memory, in step with what
+    the recorder writes.
+    """
+    dists = distributions(space)
+    past = history(study, space, predict)
+    number = len(study.trials)
+    eval_s = 0.0
+    for g in range(settings.generations):
+        archs = sampler.generation(g, [c for c in past if c.generation < g])
+        done = {c.arch for c in past if c.generation == g}
+        todo = [a for a in archs if a not in done]
+        lats = dict(zip(todo, predict(todo), strict=True)) if todo else {}
+        with TrialRecorder(study) as recorder:
+            for arch, accuracy, seconds in pool.imap(todo):
+                lat = float(lats[arch])
+                recorder.record(optuna.trial.create_trial(
+                    params=encode(space, arch), distributions=dists, value=accuracy,
+                    system_attrs={GENERATION_KEY: g}, user_attrs={"latency_ms": lat},
+                    constraints={"latency_ms": lat - settings.budget_ms}))
+                past.append(Candidate(arch, accuracy, lat, g, number))
+                number += 1
+                eval_s += seconds / pool.parallelism
+            if on_generation is not None:
+                on_generation(g, len(past), best_candidate(past, settings.budget_ms))
+    return eval_s
+
+
+def _run_nsga2(study: optuna.Study, settings: SearchSettings, space: SearchSpace, predict: _Timed, pool,
+               on_generation) -> float:
+    """Optuna's NSGA-II on (accuracy up, latency down) with the budget as a constraint.
+
+    Its seed is derived from the study's trial count, so a resumed run does not repeat the
+    parameters it drew before the stop. Trials left running by a killed run are finished
+    first, with the parameters they were given.
+    """
+    dists = distributions(space)
+    study.sampler = optuna.samplers.NSGAIISampler(population_size=settings.population,
+                                                  seed=settings.seed + 1_000_003 * len(study.trials))
+    known = {c.arch: c.accuracy for c in _candidates(study, space, predict)}
+    eval_s = 0.0
+    total = settings.population * settings.generations
+    stale = [t for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
+    for t in stale:
+        if set(t.params) != set(dists):
+            study.tell(t.number, state=TrialState.FAIL)
+    stale = [t for t in stale if set(t.params) == set(dists)]
+    while True:
+        complete = len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)))
+        if complete >= total and not stale:
+            break
+        if stale:
+            batch = [(t.number, decode(space, t.params, give_mixer=True)) for t in stale]
+            stale = []
+        else:
+            asked = [study.ask(dists) for _ in range(min(settings.population, total - complete))]
+            batch = [(t.number, decode(space, t.params, give_mixer=True)) for t in asked]
+            for t, (_, arch) in zip(asked, batch, strict=True):
+                lat = float(predict([arch])[0])
+                t.set_constraint("latency_ms", lat - settings.budget_ms)
+                t.set_user_attr("latency_ms", lat)
+                t.set_user_attr("generation", complete // settings.population)
+        todo = list(dict.fromkeys(a for _, a in batch if a not in known))
+        for arch, accuracy, seconds in pool.imap(todo):
+            known[arch] = accuracy
+            eval_s += seconds / pool.parallelism
+        for number, arch in batch:
+            lat = float(predict([arch])[0])
+            study.tell(number, [known[arch], lat])
+        if on_generation is not None:
+            everything = _candidates(study, space, predict)
+            on_generation(complete // settings.population, len(everything),
+                          best_candidate(everything, settings.budget_ms))
+    return eval_s
+
+
+def _summary(result: SearchResult, settings: SearchSettings, space: SearchSpace, supernet: Path, sha: str,
+             val_images: int) -> dict[str, Any]:
+    best = result.best
+    return {
+        "settings": settings.to_dict(),
+        "space": {"name": space.name, "fingerprint": space.fingerprint},
+        "supernet": {"path": str(supernet.resolve()), "sha256": sha},
+        "reach": {"fastest_ms": result.reach.fastest_ms, "slowest_ms": result.reach.slowest_ms,
+                  "budget_binds": result.binds},
+        "evaluations": result.evaluations,
+        "evaluations_this_run": result.evaluations - result.resumed_evaluations,
+        "evaluator": {"where": result.where, "validation_images": val_images},
+        "time": result.timings,
+        "best": {"arch": best.candidate.arch.to_dict(), "accuracy": best.candidate.accuracy,
+                 "predicted_latency_ms": best.candidate.latency_ms, "macs": best.macs,
+                 "params": best.params, "trial": best.candidate.number},
+        "files": {k: str(v) for k, v in result.files.items()},
+    }

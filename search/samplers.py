@@ -1,0 +1,228 @@
+"""The complexity-aware evolution, and its random-search baseline, as Optuna samplers.
+
+Both are generational: generation `g` is a deterministic function of the seed, `g` and the
+trials of generations before `g` (no sampler state to save: a resumed study proposes
+exactly what the uninterrupted one would have). A generation is a list of distinct
+architectures within the latency budget that no earlier generation evaluated; the latency
+predictor filters, repairs or redraws candidates before any accuracy is spent on them.
+
+They work through `study.ask()` / `study.optimize()` like any Optuna sampler; the search
+driver also asks them for a whole generation at once (`generation`) and records the
+results with `study.add_trial`, one storage write per evaluation instead of one per
+parameter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.trial import FrozenTrial, TrialState
+
+from search.budget import Predict
+from search.encoding import decode, distributions, encode
+from search.feasible import draw_in_band, draw_uniform_feasible, repair
+from search_space import Arch, SearchSpace
+
+__all__ = ["GENERATION_KEY", "Candidate", "EvolutionSampler", "GenerationalSampler", "RandomSearchSampler",
+           "history"]
+
+GENERATION_KEY = "vitnas:generation"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One evaluated architecture of a study."""
+
+    arch: Arch
+    accuracy: float
+    latency_ms: float
+    generation: int
+    number: int
+
+
+def history(study: optuna.Study, space: SearchSpace, predict: Predict, *, before: int | None = None
+            ) -> list[Candidate]:
+    """The completed trials of generations `< before` (all with None), in trial order."""
+    trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+              if GENERATION_KEY in t.system_attrs
+              and (before is None or t.system_attrs[GENERATION_KEY] < before)]
+    if not trials:
+        return []
+    archs = [decode(space, t.params) for t in trials]
+    unknown = [i for i, t in enumerate(trials) if "latency_ms" not in t.user_attrs]
+    lats = [t.user_attrs.get("latency_ms") for t in trials]
+    if unknown:
+        for i, lat in zip(unknown, predict([archs[i] for i in unknown]), strict=True):
+            lats[i] = lat
+    return [Candidate(a, float(t.values[0]), float(lat), int(t.system_attrs[GENERATION_KEY]), t.number)
+            for a, t, lat in zip(archs, trials, lats, strict=True)]
+
+
+class GenerationalSampler(optuna.samplers.BaseSampler):
+    """A sampler that proposes one generation of `population` new, feasible archs at a time.
+
+    Args:
+        space: the search space.
+        predict: predicted latency (ms) of a list of archs.
+        budget_ms: the latency budget; every proposal fits it.
+        population: archs per generation.
+        seed: with the generation number, decides every random choice.
+        fastest_ms, slowest_ms: the latency range the space reaches (`search.budget.latency_range`).
+    """
+
+    salt = 0
+
+    def __init__(self, space: SearchSpace, predict: Predict, budget_ms: float, *, population: int = 32,
+                 seed: int = 0, fastest_ms: float | None = None, slowest_ms: float | None = None) -> None:
+        if population < 2:
+            raise ValueError(f"population: {population} must be at least 2")
+        self.space, self.predict, self.budget_ms = space, predict, float(budget_ms)
+        self.population, self.seed = population, seed
+        self.fastest_ms, self.slowest_ms = fastest_ms, slowest_ms
+        self._cache: dict[tuple[int, int], list[Arch]] = {}
+
+    # --- the generation, the one thing subclasses define -------------------------------
+    def generation(self, g: int, past: Sequence[Candidate]) -> list[Arch]:
+        """Generation `g` given the evaluated candidates of generations `< g` (memoised)."""
+        key = (g, len(past))
+        if key not in self._cache:
+            rng = np.random.default_rng([self.seed, g, self.salt])
+            self._cache = {key: self._propose(g, list(past), rng)}
+        return self._cache[key]
+
+    def _propose(self, g: int, past: list[Candidate], rng: np.random.Generator) -> list[Arch]:
+        raise NotImplementedError
+
+    def _band_draw(self, n: int, rng: np.random.Generator, exclude: set[Arch]) -> list[Arch]:
+        """Complexity-aware feasible draws over the upper half of the reachable band."""
+        fastest = self.fastest_ms if self.fastest_ms is not None else 0.0
+        top = min(self.budget_ms, self.slowest_ms if self.slowest_ms is not None else self.budget_ms)
+        low = top - 0.5 * (top - fastest)
+        found = draw_in_band(self.space, self.predict, low, self.budget_ms, n, rng, exclude)
+        if len(found) < n:  # the upper band is exhausted: widen to the whole feasible range
+            found += draw_in_band(self.space, self.predict, fastest, self.budget_ms, n - len(found), rng,
+                                  exclude | set(found))
+        return found
+
+    # --- Optuna's sampler interface ------------------------------------------------------
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial
+                                    ) -> dict[str, BaseDistribution]:
+        return distributions(self.space)
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        """Tag the trial with its generation: the first one with room left."""
+        counts: dict[int, int] = {}
+        for t in study.get_trials(deepcopy=False):
+            if t.number != trial.number and t.state != TrialState.FAIL and GENERATION_KEY in t.system_attrs:
+                g = t.system_attrs[GENERATION_KEY]
+                counts[g] = counts.get(g, 0) + 1
+        g = max(counts, default=0)
+        if counts.get(g, 0) >= self.population:
+            g += 1
+        study._storage.set_trial_system_attr(trial._trial_id, GENERATION_KEY, g)  # as Optuna's NSGA-II does
+        study._storage.set_trial_system_attr(trial._trial_id, "vitnas:index", counts.get(g, 0))
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        if not search_space:
+            return {}
+        attrs = study._storage.get_trial(trial._trial_id).system_attrs  # `trial` predates before_trial
+        g, index = attrs[GENERATION_KEY], attrs["vitnas:index"]
+        archs = self.generation(g, history(study, self.space, self.predict, before=g))
+        if index >= len(archs):  # the space ran out of new feasible archs: repeat the best known one
+            past = history(study, self.space, self.predict)
+            feasible = [c for c in past if c.latency_ms <= self.budget_ms] or past
+            return encode(self.space, max(feasible, key=lambda c: c.accuracy).arch)
+        return encode(self.space, archs[index])
+
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        """Parameters outside the architecture encoding: uniform, seeded by trial number."""
+        return optuna.samplers.RandomSampler(seed=self.seed + trial.number).sample_independent(
+            study, trial, param_name, param_distribution)
+
+
+def _rank(c: Candidate) -> tuple[float, float, str]:
+    """Most accurate first; ties to the faster, then to a fixed order of architectures."""
+    return (-c.accuracy, c.latency_ms, repr(c.arch.to_dict()))
+
+
+class EvolutionSampler(GenerationalSampler):
+    """Complexity-aware evolution under a latency budget.
+
+    Generation 0 is the largest network if it fits, and draws spread evenly over the upper
+    half of the feasible latency band (complexity-aware: not where uniform samples pile up). Later
+    generations take the `parents` most accurate feasible archs so far and make children:
+    half by mutation (each gene resampled with `mutation_prob`), half by uniform crossover;
+    a child over budget is repaired by the predictor, and redrawn if that fails.
+    """
+
+    salt = 1
+
+    def __init__(self, space: SearchSpace, predict: Predict, budget_ms: float, *, population: int = 32,
+                 seed: int = 0, fastest_ms: float | None = None, slowest_ms: float | None = None,
+                 parents: int | None = None, mutation_prob: float = 0.1) -> None:
+        super().__init__(space, predict, budget_ms, population=population, seed=seed, fastest_ms=fastest_ms,
+                         slowest_ms=slowest_ms)
+        self.parents = parents if parents is not None else max(2, population // 4)
+        if self.parents < 1:
+            raise ValueError(f"parents: {parents} must be at least 1")
+        self.mutation_prob = mutation_prob
+
+    def _propose(self, g: int, past: list[Candidate], rng: np.random.Generator) -> list[Arch]:
+        seen = {c.arch for c in past}
+        feasible = [c for c in past if c.latency_ms <= self.budget_ms]
+        if g == 0 or len(feasible) < 2:
+            return self._first_generation(rng, seen)
+        top = sorted(feasible, key=_rank)[: self.parents]
+        children: list[Arch] = []
+        taken = set(seen)
+        for _ in range(8):
+            need = self.population - len(children)
+            if need <= 0:
+                break
+            raw = [self._child(top, i < (need + 1) // 2, rng) for i in range(2 * need)]
+            for proposal, lat in zip(raw, np.asarray(self.predict(raw), dtype=float), strict=True):
+                if len(children) >= self.population:
+                    break
+                child: Arch | None = proposal
+                if lat > self.budget_ms:
+                    fixed = repair(self.space, self.predict, proposal, self.budget_ms, rng)
+                    child = None if fixed is None else fixed[0]
+                if child is not None and child not in taken:
+                    children.append(child)
+                    taken.add(child)
+        if len(children) < self.population:
+            children += self._band_draw(self.population - len(children), rng, taken)
+        return children
+
+    def _first_generation(self, rng: np.random.Generator, seen: set[Arch]) -> list[Arch]:
+        """The largest network when it fits (the sandwich rule trains it best), then band draws."""
+        largest = self.space.canonical(self.space.largest())
+        first = [largest] if largest not in seen and self.predict([largest])[0] <= self.budget_ms else []
+        return first + self._band_draw(self.population - len(first), rng, seen | set(first))
+
+    def _child(self, parents: list[Candidate], mutation: bool, rng: np.random.Generator) -> Arch:
+        if mutation or len(parents) < 2:
+            parent = parents[int(rng.integers(len(parents)))].arch
+            return self.space.canonical(self.space.mutate(parent, rng, prob=self.mutation_prob))
+        i, j = rng.choice(len(parents), size=2, replace=False)
+        return self.space.canonical(self.space.crossover(parents[int(i)].arch, parents[int(j)].arch, rng))
+
+
+class RandomSearchSampler(GenerationalSampler):
+    """The baseline: uniform samples of the space that fit the budget, never repeated."""
+
+    salt = 2
+
+    def _propose(self, g: int, past: list[Candidate], rng: np.random.Generator) -> list[Arch]:
+        seen = {c.arch for c in past}
+        found = draw_uniform_feasible(self.space, self.predict, self.budget_ms, self.population, rng, seen)
+        if len(found) < self.population:  # a tight budget: few uniform samples fit
+            found += self._band_draw(self.population - len(found), rng, seen | set(found))
+        return found
