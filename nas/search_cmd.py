@@ -92,13 +92,13 @@ def search(device: str, budget: str, space_ref: str | None, supernet: Path | Non
            population: int, generations: int, seed: int, out: Path | None, resume: bool,
            workers: int | None, ray_address: str | None, storage: str | None) -> None:
     """Find the most accurate subnet within a latency budget on a device."""
+    import optuna
+
     from latency_models import get_device, parse_duration_ms
     from latency_models.budget import format_ms
     from search.run import SearchSettings, run_search
     from search_space import load_space
     from supernet.checkpoint import load_checkpoint
-
-    import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     get_device(device)

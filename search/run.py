@@ -197,10 +197,6 @@ def run_search(
     predict = _Timed((predictor or get_device(settings.device).predictor(space)).predict_ms)
     reach = latency_range(space, predict)
     check_budget(settings.budget_ms, reach, settings.device, space)
-    if not reach.binds(settings.budget_ms):
-        note(f"budget {settings.budget_ms:g} ms does not bind on {settings.device}: the slowest arch of "
-             f"{space.name} predicts {reach.slowest_ms:.4g} ms; searching the whole space for the most "
-             f"accurate arch")
     images, labels = validation_data(data["train_config"], space, limit=settings.val_limit)
     sha = file_sha256(supernet)
     fingerprint = {**settings.to_dict(), "supernet_sha256": sha, "space": space.fingerprint}
@@ -208,6 +204,10 @@ def run_search(
     directions = ["maximize", "minimize"] if settings.strategy == "nsga2" else ["maximize"]
     study = _open_study(_storage(out, storage), sampler, directions, resume, fingerprint)
     resumed = len(_candidates(study, space, predict))
+    if not reach.binds(settings.budget_ms):
+        note(f"budget {settings.budget_ms:g} ms does not bind on {settings.device}: the slowest arch of "
+             f"{space.name} predicts {reach.slowest_ms:.4g} ms; searching the whole space for the most "
+             f"accurate arch")
     if workers or ray_address:
         pool: LocalPool | RayPool = RayPool(model, images, labels, workers=workers, address=ray_address)
     else:

@@ -1,0 +1,93 @@
+"""`nas search` through the command line: answers, files, and one-line errors (exit 2)."""
+
+from __future__ import annotations
+
+import optuna
+import pytest
+import torch
+import yaml
+from click.testing import CliRunner
+
+from latency_models import get_device
+from nas.cli import main
+from search.budget import latency_range
+from search_space import load_space
+from supernet.checkpoint import save_checkpoint
+from supernet.supervit import SuperViT
+from supernet.train_config import TrainConfig
+from tests.nas.test_cli import assert_bad_input
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    space = load_space("digits")
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("supernet") / "supernet.pt"
+    save_checkpoint(path, {"state_dict": SuperViT(space).state_dict(), "space": space.to_dict(),
+                           "train_config": TrainConfig().to_dict(), "epoch": 60, "metrics": {}})
+    return path
+
+
+@pytest.fixture(scope="module")
+def reach():
+    space = load_space("digits")
+    return latency_range(space, get_device("iphone").predictor(space).predict_ms)
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path, monkeypatch):
+    monkeypatch.setenv("NAS_HOME", str(tmp_path / "home"))
+
+
+def nas(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def test_search_writes_a_feasible_best_yaml(checkpoint, reach, tmp_path):
+    budget = reach.fastest_ms + 0.4 * (reach.slowest_ms - reach.fastest_ms)
+    out = tmp_path / "run"
+    r = nas("search", "--device", "iphone", "--budget", f"{budget:.5f}ms", "--supernet", checkpoint,
+            "--population", 4, "--generations", 2, "--out", out)
+    assert r.exit_code == 0, r.output
+    best = yaml.safe_load((out / "best.yaml").read_text())
+    assert best["predicted_latency_ms"] <= best["budget_ms"] == pytest.approx(float(f"{budget:.5f}"))
+    assert f"to {out}" in r.stdout and "best: top-1" in r.stdout
+    for name in ("best.yaml", "history.csv", "pareto.csv", "pareto.png", "search.json", "study.journal"):
+        assert (out / name).is_file()
+    again = nas("search", "--device", "iphone", "--budget", f"{budget:.5f}ms", "--supernet", checkpoint,
+                "--population", 4, "--generations", 2, "--out", out)
+    assert_bad_input(again, "--resume")
+    resumed = nas("search", "--device", "iphone", "--budget", f"{budget:.5f}ms", "--supernet", checkpoint,
+                  "--population", 4, "--generations", 2, "--out", out, "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    assert yaml.safe_load((out / "best.yaml").read_text())["arch"] == best["arch"]
+
+
+def test_budget_below_the_fastest_arch_is_exit_2(checkpoint, reach, tmp_path):
+    line = assert_bad_input(nas("search", "--device", "iphone", "--budget", f"{reach.fastest_ms / 2:.5f}ms",
+                                "--supernet", checkpoint, "--out", tmp_path / "x"), "fastest")
+    assert f"{reach.fastest_ms:.4g}" in line
+
+
+def test_budget_that_does_not_bind_says_so(checkpoint, reach, tmp_path):
+    r = nas("search", "--device", "iphone", "--budget", "1s", "--supernet", checkpoint,
+            "--population", 3, "--generations", 1, "--out", tmp_path / "x")
+    assert r.exit_code == 0, r.output
+    assert sum("does not bind" in line for line in r.stderr.splitlines()) == 1
+
+
+def test_bad_search_input_is_one_line(checkpoint, tmp_path):
+    assert_bad_input(nas("search", "--device", "iphone", "--budget", "2ms", "--resume"), "--resume")
+    assert_bad_input(nas("search", "--device", "iphone", "--budget", "2ms", "--supernet", checkpoint,
+                         "--space", "cifar10", "--out", tmp_path / "x"), "cifar10")
+    assert_bad_input(nas("search", "--device", "iphone", "--budget", "2ms", "--space", "cifar10",
+                         "--out", tmp_path / "y"), "no trained supernet", "nas train")
+    assert_bad_input(nas("search", "--device", "iphone", "--budget", "2ms", "--supernet", checkpoint,
+                         "--out", tmp_path / "z", "--resume"), "nothing to resume")
+    assert_bad_input(nas("search", "--device", "iphone", "--budget", "2ms", "--population", "1"),
+                     "--population")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    assert_bad_input(nas("search", "--device", "iphone", "--budget", "2ms", "--supernet", bad,
+                         "--out", tmp_path / "w"), "bad.pt")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)

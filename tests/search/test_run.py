@@ -1,0 +1,118 @@
+"""`run_search` end to end on a small digits supernet: feasible answers, files, resume."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import yaml
+
+from search.budget import BudgetError
+from search.pool import LocalPool
+from search.run import SearchSettings, run_search
+from search_space import Arch, InputError
+from search_space.archfile import load_arch_file
+
+
+def _budget(reach, fraction):
+    return reach.fastest_ms + fraction * (reach.slowest_ms - reach.fastest_ms)
+
+
+def _search(checkpoint, out, budget, **kw):
+    settings = SearchSettings(device="iphone", budget_ms=budget, population=kw.pop("population", 6),
+                              generations=kw.pop("generations", 3), val_limit=kw.pop("val_limit", 60),
+                              **{k: kw.pop(k) for k in ("strategy", "seed") if k in kw})
+    return run_search(checkpoint, settings, out, **kw)
+
+
+def _history(path):
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.05, 0.3, 0.6, 0.95])
+def test_every_binding_budget_returns_a_feasible_arch(checkpoint, reach, tmp_path, fraction):
+    budget = _budget(reach, fraction)
+    result = _search(checkpoint, tmp_path, budget, population=4, generations=2)
+    assert result.best.candidate.latency_ms <= budget
+    assert result.binds
+
+
+def test_files_agree_with_each_other(checkpoint, space, predict, reach, tmp_path):
+    budget = _budget(reach, 0.4)
+    result = _search(checkpoint, tmp_path, budget)
+    best = load_arch_file(tmp_path / "best.yaml")
+    data = yaml.safe_load((tmp_path / "best.yaml").read_text())
+    assert best.space.fingerprint == space.fingerprint and best.arch == result.best.candidate.arch
+    assert data["predicted_latency_ms"] == pytest.approx(float(predict([best.arch])[0]), rel=1e-5)
+    assert data["predicted_latency_ms"] <= data["budget_ms"] == budget
+    assert data["device"] == "iphone" and data["supernet"]["path"] == str(checkpoint.resolve())
+    assert data["macs"] == space.complexity(best.arch)["macs"]
+    rows = _history(tmp_path / "history.csv")
+    archs = [Arch.from_dict(json.loads(r["arch"])) for r in rows]
+    assert len(rows) == 18 == result.evaluations and len(set(archs)) == 18
+    assert all(r["feasible"] == "1" for r in rows)
+    assert max(float(r["accuracy"]) for r in rows) == pytest.approx(data["accuracy"], abs=1e-6)
+    front = _history(tmp_path / "pareto.csv")
+    lats = [float(r["predicted_latency_ms"]) for r in front]
+    accs = [float(r["accuracy"]) for r in front]
+    assert lats == sorted(lats) and accs == sorted(accs) and len(set(accs)) == len(accs)
+    summary = json.loads((tmp_path / "search.json").read_text())
+    assert summary["evaluations"] == 18 and summary["best"]["arch"] == best.arch.to_dict()
+    t = summary["time"]
+    assert t["orchestration_s"] == pytest.approx(
+        max(0.0, t["search_s"] - t["evaluation_s"] - t["prediction_s"]))
+    assert (tmp_path / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_budget_below_reach_and_budget_that_does_not_bind(checkpoint, reach, tmp_path):
+    with pytest.raises(BudgetError, match="below the fastest"):
+        _search(checkpoint, tmp_path / "a", reach.fastest_ms / 2)
+    notes = []
+    result = _search(checkpoint, tmp_path / "b", reach.slowest_ms * 3, population=4, generations=2,
+                     on_note=notes.append)
+    assert not result.binds and any("does not bind" in n for n in notes)
+    rows = _history(tmp_path / "b" / "history.csv")
+    assert result.best.candidate.accuracy == pytest.approx(max(float(r["accuracy"]) for r in rows), abs=1e-6)
+
+
+@pytest.mark.parametrize("strategy", ["evolution", "random", "nsga2"])
+def test_a_stopped_search_resumes_to_the_uninterrupted_answer(checkpoint, reach, tmp_path, monkeypatch,
+                                                             strategy):
+    budget = _budget(reach, 0.5)
+    whole = _search(checkpoint, tmp_path / "whole", budget, strategy=strategy, seed=3)
+    calls = {"n": 0}
+    original = LocalPool.imap
+
+    def dying(self, archs):
+        for item in original(self, archs):
+            calls["n"] += 1
+            if calls["n"] == 10:  # mid-way through the second generation
+                raise KeyboardInterrupt
+            yield item
+
+    monkeypatch.setattr(LocalPool, "imap", dying)
+    with pytest.raises(KeyboardInterrupt):
+        _search(checkpoint, tmp_path / "cut", budget, strategy=strategy, seed=3)
+    monkeypatch.setattr(LocalPool, "imap", original)
+    with pytest.raises(InputError, match="--resume"):
+        _search(checkpoint, tmp_path / "cut", budget, strategy=strategy, seed=3)
+    with pytest.raises(InputError, match="seed"):
+        _search(checkpoint, tmp_path / "cut", budget, strategy=strategy, seed=4, resume=True)
+    resumed = _search(checkpoint, tmp_path / "cut", budget, strategy=strategy, seed=3, resume=True)
+    assert resumed.resumed_evaluations >= 6
+    cut, full = _history(tmp_path / "cut" / "history.csv"), _history(tmp_path / "whole" / "history.csv")
+    assert len({r["arch"] for r in cut}) == len(cut)
+    if strategy != "nsga2":  # NSGA-II's draws after a resume come from a re-derived seed
+        assert {r["arch"] for r in cut} == {r["arch"] for r in full}
+        assert resumed.best.candidate == whole.best.candidate
+
+
+def test_nothing_to_resume_and_bad_settings(checkpoint, reach, tmp_path):
+    with pytest.raises(InputError, match="nothing to resume"):
+        _search(checkpoint, tmp_path, _budget(reach, 0.5), resume=True)
+    with pytest.raises(InputError, match="population"):
+        SearchSettings(device="iphone", budget_ms=1.0, population=1)
+    with pytest.raises(InputError, match="strategy"):
+        SearchSettings(device="iphone", budget_ms=1.0, strategy="grid")
