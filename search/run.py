@@ -105,12 +105,9 @@ class _Timed:
 def _storage(out: Path, url: str | None):
     if url and "://" in url:
         return url
-    from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileBackend
+    from search.journal import open_journal
 
-    path = Path(url) if url else out / "study.journal"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return JournalStorage(JournalFileBackend(str(path)))
+    return open_journal(Path(url) if url else out / "study.journal")
 
 
 def _open_study(storage, sampler, directions: list[str], resume: bool, fingerprint: dict[str, Any]
@@ -164,6 +161,7 @@ def run_search(
     workers: int | None = None,
     ray_address: str | None = None,
     predictor: Any = None,
+    evaluator: Any = None,
     on_generation: Callable[[int, int, Candidate | None], None] | None = None,
     on_note: Callable[[str], None] | None = None,
 ) -> SearchResult:
@@ -178,6 +176,8 @@ def run_search(
         workers: evaluate on this many local Ray actors (or, with `ray_address`, cluster actors).
         ray_address: a running Ray cluster to evaluate on.
         predictor: the latency predictor (default: the device's, `get_device(...).predictor(space)`).
+        evaluator: an `AccuracyEvaluator` of this supernet to use (and whose cache to share, e.g.
+            across the searches of a benchmark); default: a new one on the validation split.
         on_generation: told (generation, evaluations so far, best so far) after each generation.
         on_note: told one-line facts worth printing (budget does not bind, where evaluation runs).
 
@@ -211,8 +211,9 @@ def run_search(
     if workers or ray_address:
         pool: LocalPool | RayPool = RayPool(model, images, labels, workers=workers, address=ray_address)
     else:
-        pool = LocalPool(AccuracyEvaluator(model, images, labels))
-    note(f"evaluating on {images.shape[0]} validation images, {pool.where}")
+        pool = LocalPool(evaluator or AccuracyEvaluator(model, images, labels))
+    n_images = int((evaluator.images if evaluator is not None else images).shape[0])
+    note(f"evaluating on {n_images} validation images, {pool.where}")
     setup_s = time.perf_counter() - start
     predict.seconds = 0.0
     loop_start = time.perf_counter()
@@ -232,7 +233,7 @@ def run_search(
     }
     result = _write_results(study, settings, space, predict, out, supernet, sha, reach, timings, resumed,
                             pool.where)
-    write_json(result.files["summary"], _summary(result, settings, space, supernet, sha, images.shape[0]))
+    write_json(result.files["summary"], _summary(result, settings, space, supernet, sha, n_images))
     return result
 
 

@@ -116,3 +116,30 @@ def test_nothing_to_resume_and_bad_settings(checkpoint, reach, tmp_path):
         SearchSettings(device="iphone", budget_ms=1.0, population=1)
     with pytest.raises(InputError, match="strategy"):
         SearchSettings(device="iphone", budget_ms=1.0, strategy="grid")
+
+
+def test_journal_survives_a_cut_record_and_a_dead_lock_holder(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from search.journal import FlockLock, open_journal, trim_partial_record
+
+    path = tmp_path / "study.journal"
+    path.write_bytes(b'{"op_code": 0}\n{"op_co')
+    assert trim_partial_record(path) and path.read_bytes() == b'{"op_code": 0}\n'
+    assert not trim_partial_record(path)
+    # a process that dies holding the lock does not block the next one
+    code = (f"import os, sys; sys.path.insert(0, {os.getcwd()!r}); from search.journal import FlockLock; "
+            f"FlockLock({str(path)!r}).acquire(); os._exit(0)")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+    lock = FlockLock(path)
+    assert lock.acquire()
+    lock.release()
+    path.unlink()
+    storage = open_journal(path)
+    import optuna
+
+    study = optuna.create_study(storage=storage, study_name="s")
+    study.add_trial(optuna.trial.create_trial(value=1.0))
+    assert len(optuna.load_study(study_name="s", storage=open_journal(path)).trials) == 1

@@ -1,0 +1,63 @@
+"""The trained supernets the search benchmarks run on, trained once and cached under $NAS_HOME.
+
+digits: the embedded default (`nas train` with no options), exactly what `nas search` uses.
+fashion-mnist: a CPU-sized run (the first 8,000 training images, 12 epochs), since the full
+preset (60,000 images, 30 epochs) takes hours on two cores; its settings are in the checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import _common  # noqa: F401  (puts the repository on sys.path)
+
+from search_space import load_space
+from search_space.files import nas_home
+from supernet.checkpoint import load_checkpoint
+from supernet.train import train_supernet
+from supernet.train_config import TrainConfig, preset
+
+FASHION_LIMIT, FASHION_EPOCHS = 8000, 12
+
+
+def fashion_dir() -> Path:
+    env = os.environ.get("NAS_DATA_DIR")
+    if env:
+        return Path(env) / "fashion-mnist"
+    return (Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fashion-mnist").resolve()
+
+
+def config_for(dataset: str) -> tuple[TrainConfig, Path]:
+    """The training settings and the cache folder of the benchmark supernet of `dataset`."""
+    if dataset == "digits":
+        config = preset("digits")
+        space = load_space(config.space)
+        return config, nas_home() / "supernets" / f"{space.name}-{space.fingerprint}"
+    if dataset == "fashion-mnist":
+        config = preset("fashion-mnist").replace(data_dir=str(fashion_dir()), limit=FASHION_LIMIT,
+                                                 epochs=FASHION_EPOCHS)
+        space = load_space(config.space)
+        name = f"bench-{space.name}-{space.fingerprint}-l{FASHION_LIMIT}-e{FASHION_EPOCHS}"
+        return config, nas_home() / "supernets" / name
+    raise ValueError(dataset)
+
+
+def supernet(dataset: str) -> Path:
+    """The checkpoint of the benchmark supernet of `dataset`, training (or finishing) it if needed."""
+    config, folder = config_for(dataset)
+    path = folder / "supernet.pt"
+    if path.is_file() and load_checkpoint(path)["epoch"] >= config.epochs:
+        return path
+    print(f"training the {dataset} benchmark supernet into {folder}", flush=True)
+    train_supernet(config, folder, resume=path.is_file(),
+                   on_epoch=lambda r: print(f"  epoch {r['epoch']}: loss {r['loss']:.3f} "
+                                            f"{r.get('val_top1', {})}", flush=True))
+    return path
+
+
+if __name__ == "__main__":
+    import sys
+
+    for name in sys.argv[1:] or ["digits", "fashion-mnist"]:
+        print(supernet(name))

@@ -1,0 +1,145 @@
+"""Search quality: complexity-aware evolution against random search, and NSGA-II's Pareto front.
+
+On the digits and fashion-mnist benchmark supernets (bench/_supernets.py), for the iphone
+device, at budgets that bind (the 30th and 60th percentile of the predicted latencies of
+2,000 uniform samples of the space), over several seeds:
+
+- best top-1 within budget of evolution and of random search with the same number of
+  evaluations, and of random search with 4x as many;
+- Pareto hypervolume (accuracy x ms, reference point: accuracy 0 at the budget) of NSGA-II
+  and of random search with the same number of trials.
+
+All searches of one supernet share one evaluation cache (accuracy is a deterministic
+function of the arch), so each arch is evaluated once however many searches propose it.
+Random search with G generations is, by construction, the first G generations of the one
+with 4G (same seed: the first generations are the same draws), so it is read from there.
+
+    python bench/search_quality.py [--seeds 5] [--population 12] [--generations 6]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+import tempfile
+from pathlib import Path
+
+import _common
+import numpy as np
+import optuna
+from _supernets import FASHION_EPOCHS, FASHION_LIMIT, supernet
+
+from latency_models import get_device
+from search.data import validation_data
+from search.evaluator import AccuracyEvaluator
+from search.pareto import hypervolume
+from search.run import SearchSettings, run_search
+from supernet.checkpoint import load_supernet
+
+
+def _history(path: Path) -> list[dict[str, float]]:
+    with open(path) as fh:
+        return [{"accuracy": float(r["accuracy"]), "latency": float(r["predicted_latency_ms"]),
+                 "generation": int(r["generation"])} for r in csv.DictReader(fh)]
+
+
+def _best(rows: list[dict[str, float]], budget: float) -> float:
+    return max((r["accuracy"] for r in rows if r["latency"] <= budget), default=float("nan"))
+
+
+def _hv(rows: list[dict[str, float]], budget: float) -> float:
+    return hypervolume([(r["accuracy"], r["latency"]) for r in rows], ref_latency=budget)
+
+
+def bench_dataset(dataset: str, seeds: int, population: int, generations: int, val_limit: int | None,
+                  work: Path) -> dict:
+    ckpt = supernet(dataset)
+    model, data = load_supernet(ckpt)
+    space = model.space
+    images, labels = validation_data(data["train_config"], space, limit=val_limit)
+    evaluator = AccuracyEvaluator(model, images, labels)
+    predictor = get_device("iphone").predictor(space)
+    rng = np.random.default_rng(0)
+    lats = predictor.predict_ms([space.sample(rng) for _ in range(2000)])
+    out: dict = {"validation_images": int(images.shape[0]), "budgets": {}}
+    for pct in (30, 60):
+        budget = float(np.percentile(lats, pct))
+        per_seed = []
+        for seed in range(seeds):
+            def search(strategy: str, gens: int, seed: int = seed, budget: float = budget,
+                       pct: int = pct) -> list[dict]:
+                folder = work / f"{dataset}-{pct}-{strategy}-{gens}-{seed}"
+                settings = SearchSettings(device="iphone", budget_ms=budget, strategy=strategy,
+                                          population=population, generations=gens, seed=seed,
+                                          val_limit=val_limit)
+                run_search(ckpt, settings, folder, predictor=predictor, evaluator=evaluator)
+                return _history(folder / "history.csv")
+
+            evo = search("evolution", generations)
+            rnd4 = search("random", 4 * generations)
+            rnd = [r for r in rnd4 if r["generation"] < generations]
+            nsga = search("nsga2", generations)
+            per_seed.append({
+                "seed": seed,
+                "evaluations": {"evolution": len(evo), "random": len(rnd), "random_4x": len(rnd4),
+                                "nsga2_unique": len(nsga)},
+                "best": {"evolution": _best(evo, budget), "random": _best(rnd, budget),
+                         "random_4x": _best(rnd4, budget), "nsga2": _best(nsga, budget)},
+                "hypervolume": {"nsga2": _hv(nsga, budget), "random": _hv(rnd, budget)},
+            })
+            print(f"{dataset} p{pct} seed {seed}: {per_seed[-1]['best']}", flush=True)
+        med = {k: statistics.median(s["best"][k] for s in per_seed)
+               for k in ("evolution", "random", "random_4x", "nsga2")}
+        hv = {k: statistics.median(s["hypervolume"][k] for s in per_seed) for k in ("nsga2", "random")}
+        out["budgets"][f"p{pct}"] = {
+            "budget_ms": budget, "median_best": med, "median_hypervolume": hv,
+            "evolution_ge_random": med["evolution"] >= med["random"],
+            "evolution_ge_random_4x": med["evolution"] >= med["random_4x"],
+            "hypervolume_ratio_nsga2_over_random": hv["nsga2"] / hv["random"] if hv["random"] else None,
+            "seeds": per_seed,
+        }
+    out["unique_archs_evaluated"] = evaluator.evaluations
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--population", type=int, default=12)
+    parser.add_argument("--generations", type=int, default=6)
+    parser.add_argument("--fashion-val-limit", type=int, default=500)
+    parser.add_argument("--datasets", default="digits,fashion-mnist")
+    args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    metrics = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for dataset in args.datasets.split(","):
+            limit = args.fashion_val_limit if dataset == "fashion-mnist" else None
+            metrics[dataset] = bench_dataset(dataset, args.seeds, args.population, args.generations, limit,
+                                             Path(tmp))
+    headline = {}
+    for dataset, m in metrics.items():
+        for key, b in m["budgets"].items():
+            med = b["median_best"]
+            headline[f"{dataset} {key} ({b['budget_ms']:.3g} ms) top-1 evo / random / random 4x"] = (
+                f"{med['evolution']:.3f} / {med['random']:.3f} / {med['random_4x']:.3f}")
+            ratio = b["hypervolume_ratio_nsga2_over_random"]
+            headline[f"{dataset} {key} hypervolume nsga2 / random"] = f"{ratio:.2f}x" if ratio else "n/a"
+    _common.write_result(
+        "search_quality",
+        params={"device": "iphone", "seeds": args.seeds, "population": args.population,
+                "generations": args.generations, "random_4x_generations": 4 * args.generations,
+                "fashion_supernet": {"limit": FASHION_LIMIT, "epochs": FASHION_EPOCHS},
+                "fashion_val_limit": args.fashion_val_limit},
+        metrics=metrics,
+        notes=("Best validation top-1 (inherited weights) within budget, median over seeds; evaluation "
+               "counts are equal for evolution and random (random_4x: four times as many). The digits "
+               "supernet is the embedded default; the fashion-mnist one is a CPU-sized run (first "
+               f"{FASHION_LIMIT} training images, {FASHION_EPOCHS} epochs)."),
+        command="python bench/search_quality.py",
+        headline=headline)
+
+
+if __name__ == "__main__":
+    main()

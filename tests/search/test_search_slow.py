@@ -1,0 +1,235 @@
+"""End-to-end `nas search` runs that take seconds each: a real two-node Ray cluster, and kill -9 + --resume.
+
+Run with `pytest -m slow tests/search/test_search_slow.py`. The supernet is untrained (its
+weights are a seeded initialisation): these tests check the search machinery, not accuracy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+NAS, RAY = BIN / "nas", BIN / "ray"
+
+
+@pytest.fixture(scope="module")
+def supernet(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, float]:
+    """An untrained digits supernet checkpoint and a budget that binds on iphone (text, ms)."""
+    import torch
+
+    from latency_models import get_device
+    from search.budget import latency_range
+    from search_space import load_space
+    from supernet.checkpoint import save_checkpoint
+    from supernet.supervit import SuperViT
+    from supernet.train_config import TrainConfig
+
+    space = load_space("digits")
+    torch.manual_seed(0)
+    model = SuperViT(space)
+    path = tmp_path_factory.mktemp("supernet") / "supernet.pt"
+    save_checkpoint(path, {"state_dict": model.state_dict(), "space": space.to_dict(),
+                           "train_config": TrainConfig().to_dict(), "epoch": 60, "metrics": {}})
+    reach = latency_range(space, get_device("iphone").predictor(space).predict_ms)
+    text = f"{reach.fastest_ms + 0.4 * (reach.slowest_ms - reach.fastest_ms):.4f}"
+    budget_ms = float(text)
+    assert reach.fastest_ms < budget_ms < reach.slowest_ms  # it binds
+    return path, f"{text}ms", budget_ms
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """The subprocesses' environment: a private NAS_HOME, no Ray address from outside, one torch thread.
+
+    One thread: on a small machine shared with other jobs, two OpenMP threads that wait for each
+    other make a digits evaluation ten to twenty times slower; one thread keeps the runtime steady.
+    """
+    out = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "NAS_HOME")}
+    out.update(NAS_HOME=str(tmp_path / "nas-home"), OMP_NUM_THREADS="1")
+    return out
+
+
+def _history(folder: Path) -> list[dict[str, str]]:
+    with open(folder / "history.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _run(args: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# A two-node Ray cluster on 127.0.0.1
+# ---------------------------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _session_of(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return int(stat.rsplit(")", 1)[1].split()[3])  # fields after the name: state ppid pgrp session
+
+
+def _kill_sessions(sessions: list[int]) -> None:
+    """SIGKILL every process of these sessions (each `ray start` runs in a session of its own).
+
+    `ray stop` would stop every Ray process of the machine, other users' clusters included;
+    this stops only the processes this test started (raylets, GCS, agents, actors).
+    """
+    for _ in range(3):
+        for sid in sessions:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(sid, signal.SIGKILL)
+        left = [int(p.name) for p in Path("/proc").iterdir()
+                if p.name.isdigit() and _session_of(int(p.name)) in sessions]
+        for pid in left:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+        if not left:
+            return
+        time.sleep(0.5)
+
+
+@contextlib.contextmanager
+def _ray_cluster(env: dict[str, str]) -> Iterator[tuple[str, dict[str, str]]]:
+    """A head and a worker node, one CPU each; yields the address and the env to reach it with.
+
+    Ray 2.60 turns token authentication on for clusters it starts, and would otherwise read (or
+    make) ~/.ray/auth_token: every process here gets the same fresh token in RAY_AUTH_TOKEN
+    instead, with RAY_AUTH_MODE=token, so nothing outside the test is read or written.
+    """
+    temp_dir = tempfile.mkdtemp(prefix="vitnas-ray-", dir="/tmp")  # short: Ray's socket paths sit in it
+    env = {k: v for k, v in env.items() if k != "RAY_AUTH_TOKEN_PATH"}
+    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(32), RAY_USAGE_STATS_ENABLED="0")
+    port = _free_port()
+    address = f"127.0.0.1:{port}"
+    common = ["--num-cpus=1", f"--temp-dir={temp_dir}", "--object-store-memory=200000000",
+              "--disable-usage-stats"]
+    starts = [
+        [str(RAY), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
+         "--include-dashboard=false", *common],
+        [str(RAY), "start", f"--address={address}", *common],
+    ]
+    sessions: list[int] = []
+    try:
+        for args in starts:
+            proc = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True, start_new_session=True)
+            sessions.append(proc.pid)
+            output, _ = proc.communicate(timeout=120)
+            assert proc.returncode == 0, f"{' '.join(args)} failed:\n{output}"
+        yield address, env
+    finally:
+        _kill_sessions(sessions)
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def test_search_on_a_two_node_ray_cluster(supernet, env, tmp_path):
+    path, budget, budget_ms = supernet
+    out = tmp_path / "out"
+    with _ray_cluster(env) as (address, ray_env):
+        result = _run([str(NAS), "search", "--device", "iphone", "--budget", budget, "--supernet", str(path),
+                       "--population", "4", "--generations", "2", "--ray-address", address,
+                       "--workers", "2", "--out", str(out)], ray_env, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    summary = json.loads((out / "search.json").read_text())
+    # one CPU per node and one CPU per actor: the two actors ran on the two nodes
+    where = summary["evaluator"]["where"]
+    assert where.startswith("2 Ray actors") and f"cluster {address}" in where, where
+    assert summary["evaluations"] == 8
+    assert summary["best"]["predicted_latency_ms"] <= budget_ms
+    history = _history(out)
+    assert len(history) == 8
+    assert len({r["arch"] for r in history}) == 8
+    assert all(r["feasible"] == "1" for r in history)
+
+
+# ---------------------------------------------------------------------------------------------
+# kill -9 in the middle of a search, then --resume
+# ---------------------------------------------------------------------------------------------
+
+POPULATION, GENERATIONS = 8, 6
+KILL_AFTER = 12  # finished trials in the journal (mid generation 1 of 6)
+
+
+def _finished_trials(journal: Path) -> int:
+    """Trials the journal holds: the driver writes each finished one with `study.add_trial`, a
+    single create-trial operation (op_code 4) per line; a line still being written is not counted."""
+    try:
+        data = journal.read_bytes()
+    except FileNotFoundError:
+        return 0
+    count = 0
+    for line in data.split(b"\n")[:-1]:  # the last piece has no newline yet (or is empty)
+        with contextlib.suppress(ValueError):
+            count += json.loads(line).get("op_code") == 4
+    return count
+
+
+def test_killed_search_resumes_to_the_uninterrupted_answer(supernet, env, tmp_path):
+    path, budget, _ = supernet
+
+    def command(out: Path, *extra: str) -> list[str]:
+        return [str(NAS), "search", "--device", "iphone", "--budget", budget, "--supernet", str(path),
+                "--population", str(POPULATION), "--generations", str(GENERATIONS), "--seed", "1",
+                "--out", str(out), *extra]
+
+    killed = tmp_path / "killed"
+    journal = killed / "study.journal"
+    proc = subprocess.Popen(command(killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while _finished_trials(journal) < KILL_AFTER and proc.poll() is None:
+            assert time.monotonic() < deadline, "the search wrote too few trials in 120 s"
+            time.sleep(0.005)
+        assert proc.poll() is None, f"the search ended before it could be killed:\n{proc.communicate()[1]}"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (killed / "search.json").exists()
+    written = _finished_trials(journal)
+    assert KILL_AFTER <= written < POPULATION * GENERATIONS
+
+    resumed = _run(command(killed, "--resume"), env, timeout=300)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "lock" not in resumed.stderr.lower(), resumed.stderr  # a killed writer leaves no lock behind
+    summary = json.loads((killed / "search.json").read_text())
+    assert summary["evaluations"] == POPULATION * GENERATIONS
+    assert summary["evaluations_this_run"] == POPULATION * GENERATIONS - written
+    history = _history(killed)
+    assert len(history) == POPULATION * GENERATIONS
+    assert len({r["arch"] for r in history}) == len(history)
+    assert all(r["feasible"] == "1" for r in history)
+
+    fresh = tmp_path / "fresh"
+    whole = _run(command(fresh), env, timeout=300)
+    assert whole.returncode == 0, whole.stdout + whole.stderr
+    assert {r["arch"] for r in _history(fresh)} == {r["arch"] for r in history}
