@@ -31,9 +31,10 @@ def fashion_dir() -> Path:
 def config_for(dataset: str) -> tuple[TrainConfig, Path]:
     """The training settings and the cache folder of the benchmark supernet of `dataset`."""
     if dataset == "digits":
+        from nas.train_cmd import default_supernet_dir
+
         config = preset("digits")
-        space = load_space(config.space)
-        return config, nas_home() / "supernets" / f"{space.name}-{space.fingerprint}"
+        return config, default_supernet_dir(load_space(config.space), config)
     if dataset == "fashion-mnist":
         config = preset("fashion-mnist").replace(data_dir=str(fashion_dir()), limit=FASHION_LIMIT,
                                                  epochs=FASHION_EPOCHS)

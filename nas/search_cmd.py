@@ -15,7 +15,7 @@ _PROFILE_ARCHS = 120
 
 
 def _default_supernet(space_ref: str | None) -> Path:
-    """The cached supernet of the space; the embedded default (digits) is trained when missing."""
+    """The cached embedded default (digits) supernet, trained (or finished) first when needed."""
     from nas.train_cmd import default_supernet_dir, run_training
     from search_space import load_space
     from search_space.errors import InputError
@@ -23,24 +23,23 @@ def _default_supernet(space_ref: str | None) -> Path:
     from supernet.train_config import preset
 
     space = load_space(space_ref or "digits")
-    folder = default_supernet_dir(space)
-    path = folder / "supernet.pt"
-    embedded = space.fingerprint == load_space("digits").fingerprint
+    if space.fingerprint != load_space("digits").fingerprint:
+        raise InputError(f"no supernet given for space {space.name!r}: only the embedded default "
+                         f"(digits) is trained on demand; train one with `nas train --space {space_ref} "
+                         "--dataset ...` and pass its supernet.pt with --supernet")
     config = preset("digits")
+    folder = default_supernet_dir(space, config)
+    path = folder / "supernet.pt"
     if path.is_file():
         data = load_checkpoint(path, space)
-        if data["epoch"] >= data["train_config"]["epochs"] or not embedded:
+        if data["epoch"] >= config.epochs:
             return path
         click.echo(f"the default {space.name} supernet in {folder} stopped at epoch {data['epoch']}: "
                    "finishing its training first", err=True)
-        run_training(config, folder, resume=True, num_workers=None, ray_address=None)
-        return path
-    if not embedded:
-        raise InputError(f"no trained supernet for space {space.name!r} in {folder}: train one with "
-                         f"`nas train --space {space_ref} --dataset ... --out {folder}`, or pass --supernet")
-    click.echo(f"no trained {space.name} supernet yet: training the default one into {folder} first "
-               f"({config.epochs} epochs, a few minutes on 2 cores; done once, then cached)", err=True)
-    run_training(config, folder, resume=False, num_workers=None, ray_address=None)
+    else:
+        click.echo(f"no trained {space.name} supernet yet: training the default one into {folder} first "
+                   f"({config.epochs} epochs, a few minutes on 2 cores; done once, then cached)", err=True)
+    run_training(config, folder, resume=path.is_file(), num_workers=None, ray_address=None)
     return path
 
 

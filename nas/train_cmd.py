@@ -10,11 +10,19 @@ import click
 __all__ = ["default_supernet_dir", "train"]
 
 
-def default_supernet_dir(space) -> Path:
-    """Where the embedded default supernet of a space is cached."""
+def default_supernet_dir(space, config) -> Path:
+    """Where the default supernet of a space, trained with `config`, is cached.
+
+    The folder names both the space and the training settings, so a changed preset trains
+    a new supernet instead of reusing one trained with other settings.
+    """
+    import hashlib
+    import json
+
     from search_space.files import nas_home
 
-    return nas_home() / "supernets" / f"{space.name}-{space.fingerprint}"
+    settings = hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+    return nas_home() / "supernets" / f"{space.name}-{space.fingerprint}-{settings}"
 
 
 @click.command()
@@ -55,7 +63,7 @@ def train(space_ref, dataset, data_dir, epochs, batch_size, lr, sampling, seed, 
     space = load_space(config.space)
     if out is None:
         default_run = space_ref is None and dataset is None
-        out = (default_supernet_dir(space) if default_run else
+        out = (default_supernet_dir(space, config) if default_run else
                Path("runs") / "train" / f"{space.name}-{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
     if ray_address and not num_workers:
         raise click.UsageError("--ray-address needs --num-workers")

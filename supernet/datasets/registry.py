@@ -40,7 +40,9 @@ class DatasetSpec:
 SPECS = {
     spec.name: spec
     for spec in (
-        DatasetSpec("digits", 8, 1, 10, "crop", ""),
+        # No augmentation for 8x8 digits: a 1-pixel shift moves an eighth of the image. Measured
+        # (largest digits subnet alone, 60 epochs): validation top-1 0.923 with `crop`, 0.965 without.
+        DatasetSpec("digits", 8, 1, 10, "none", ""),
         DatasetSpec("fashion-mnist", 28, 1, 10, "crop", "the four Fashion-MNIST IDX files (.gz or not)",
                     system_dir="/usr/share/datasets/fashion-mnist"),
         DatasetSpec("cifar10", 32, 3, 10, "crop-flip",

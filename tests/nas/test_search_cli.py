@@ -81,7 +81,7 @@ def test_bad_search_input_is_one_line(checkpoint, tmp_path):
     assert_bad_input(nas("search", "--device", "iphone", "--budget", "2ms", "--supernet", checkpoint,
                          "--space", "cifar10", "--out", tmp_path / "x"), "cifar10")
     assert_bad_input(nas("search", "--device", "iphone", "--budget", "2ms", "--space", "cifar10",
-                         "--out", tmp_path / "y"), "no trained supernet", "nas train")
+                         "--out", tmp_path / "y"), "cifar10", "nas train", "--supernet")
     assert_bad_input(nas("search", "--device", "iphone", "--budget", "2ms", "--supernet", checkpoint,
                          "--out", tmp_path / "z", "--resume"), "nothing to resume")
     assert_bad_input(nas("search", "--device", "iphone", "--budget", "2ms", "--population", "1"),

@@ -54,7 +54,7 @@ def assert_one_line(err: pytest.ExceptionInfo, *fragments: str) -> None:
 
 def test_registry_names_and_augmentations():
     assert DATASETS == ("digits", "fashion-mnist", "cifar10", "imagefolder")
-    expected = {"digits": "crop", "fashion-mnist": "crop", "cifar10": "crop-flip", "imagefolder": "crop-flip"}
+    expected = {"digits": "none", "fashion-mnist": "crop", "cifar10": "crop-flip", "imagefolder": "crop-flip"}
     assert {name: registry.SPECS[name].augment for name in DATASETS} == expected
     assert set(expected.values()) <= set(AUGMENTATIONS)
     assert issubclass(DataError, InputError)
@@ -75,7 +75,7 @@ def digits() -> DatasetSplits:
 
 
 def test_digits_shapes_and_sizes(digits):
-    assert digits.name == "digits" and digits.num_classes == 10 and digits.augment == "crop"
+    assert digits.name == "digits" and digits.num_classes == 10 and digits.augment == "none"
     assert "scikit-learn" in digits.source
     for split in (digits.train, digits.val, digits.test):
         assert split.images.dtype == torch.uint8 and split.images.shape[1:] == (1, 8, 8)
