@@ -38,7 +38,8 @@ _LIMITS = {
 }
 _SPACE_KEYS = ("name", "input", "head_dim", "embed_dim", "depth", "heads", "mlp_ratio",
                "attention", "token_keep", "bits")
-_OPTIONAL_KEYS = ("description", "local_window")
+_OPTIONAL_KEYS = ("description", "local_window", "pool")
+POOLS = ("cls", "avg")
 
 
 def _positive_int(value: Any, field: str) -> int:
@@ -149,6 +150,7 @@ class SearchSpace:
     bits: tuple[int, ...]
     local_window: int
     description: str = ""
+    pool: str = "cls"
 
     # ---- construction and round-trip -------------------------------------------------
     @classmethod
@@ -161,6 +163,10 @@ class SearchSpace:
         description = data.get("description", "")
         if not isinstance(description, str):
             raise SpaceError("description: expected a string")
+        pool = data.get("pool", "cls")
+        if pool not in POOLS:
+            raise SpaceError(f"pool: {pool!r} is not one of {list(POOLS)} (class token, or the "
+                             "size-weighted mean of the patch tokens)")
         return cls(
             name=as_str(data["name"], "name", SpaceError),
             input=spec,
@@ -174,6 +180,7 @@ class SearchSpace:
             bits=_choices(data, "bits", _bits),
             local_window=window,
             description=description,
+            pool=pool,
         )
 
     @classmethod
@@ -202,6 +209,8 @@ class SearchSpace:
             "bits": list(self.bits),
             "local_window": self.local_window,
         })
+        if self.pool != "cls":  # the default stays implicit, so older spaces keep their fingerprint
+            out["pool"] = self.pool
         return out
 
     def to_yaml(self) -> str:

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 from supernet.attention import mix
 from supernet.merge import merge_tokens
 
-__all__ = ["BlockSpec", "PatchEmbed", "block_forward"]
+__all__ = ["BlockSpec", "PatchEmbed", "block_forward", "pool_tokens"]
 
 
 class BlockSpec:
@@ -47,3 +47,15 @@ class PatchEmbed(nn.Module):
     def __init__(self, channels: int, dim: int, patch: int) -> None:
         super().__init__()
         self.proj = nn.Conv2d(channels, dim, kernel_size=patch, stride=patch)
+
+
+def pool_tokens(x: Tensor, size: Tensor | None, pool: str) -> Tensor:
+    """The image's feature (B, D): the class token, or the mean of the patch tokens weighted by
+    how many patches each stands for (so merging tokens leaves the mean unchanged)."""
+    if pool == "cls":
+        return x[:, 0]
+    patches = x[:, 1:]
+    if size is None:
+        return patches.mean(dim=1)
+    weights = size[:, 1:]
+    return (patches * weights).sum(dim=1) / weights.sum(dim=1)

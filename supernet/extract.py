@@ -32,7 +32,7 @@ def extract(model: SuperViT, arch: Arch) -> SubViT:
     """
     model.set_active(arch)
     space = model.space
-    sub = SubViT(arch, space.input, space.head_dim, space.local_window)
+    sub = SubViT(arch, space.input, space.head_dim, space.local_window, space.pool)
     dim = arch.embed_dim
     sub.patch_embed.proj.weight.copy_(model.patch_embed.proj.weight[:dim])
     sub.patch_embed.proj.bias.copy_(model.patch_embed.proj.bias[:dim])

@@ -79,14 +79,16 @@ def load_vit_weights(model: SuperViT, state_dict: Mapping[str, Tensor], *, head:
     """Copy a timm-layout ViT's weights into the leading slices of the supernet.
 
     Returns the architecture that reproduces the loaded ViT (exactly when the space has
-    softmax attention, token_keep 1.0 and 32 bits). With `head=False` the classifier is
-    left as initialised (for a new task with other classes).
+    softmax attention, token_keep 1.0 and 32 bits, and pools as the ViT did: timm's
+    `global_pool="avg"` models keep their final norm as `fc_norm`, read here as `norm`).
+    With `head=False` the classifier is left as initialised (for a new task with other classes).
 
     Raises:
         WeightsError: a tensor is missing, unexpected, or its shape does not fit the space.
     """
     space = model.space
-    state = {k: v for k, v in state_dict.items() if head or not k.startswith("head.")}
+    state = {("norm." + k[len("fc_norm."):] if k.startswith("fc_norm.") else k): v
+             for k, v in state_dict.items() if head or not k.startswith("head.")}
     depth = _check_keys(state, head)
     dim = state["cls_token"].shape[-1]
     if dim not in space.embed_dim:

@@ -10,7 +10,7 @@ from torch import Tensor, nn
 
 from search_space import Arch, InputSpec
 from search_space.ops import mlp_hidden, token_schedule
-from supernet.block import BlockSpec, PatchEmbed, block_forward
+from supernet.block import BlockSpec, PatchEmbed, block_forward, pool_tokens
 from supernet.quant import quantize_act
 
 __all__ = ["QuantLinear", "SubViT"]
@@ -70,12 +70,14 @@ class SubViT(nn.Module):
         input_spec: image size, channels, patch size and classes.
         head_dim: width of one attention head.
         local_window: tokens per window of `local` attention.
+        pool: "cls" (class token) or "avg" (size-weighted mean of the patch tokens).
     """
 
-    def __init__(self, arch: Arch, input_spec: InputSpec, head_dim: int, local_window: int) -> None:
+    def __init__(self, arch: Arch, input_spec: InputSpec, head_dim: int, local_window: int,
+                 pool: str = "cls") -> None:
         super().__init__()
         self.arch, self.input_spec = arch, input_spec
-        self.head_dim, self.local_window = head_dim, local_window
+        self.head_dim, self.local_window, self.pool = head_dim, local_window, pool
         dim = arch.embed_dim
         self.patch_embed = PatchEmbed(input_spec.channels, dim, input_spec.patch)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
@@ -93,12 +95,12 @@ class SubViT(nn.Module):
     def config(self) -> dict[str, Any]:
         """Everything needed to rebuild this module (plain data, for `model.pt`)."""
         return {"arch": self.arch.to_dict(), "input": self.input_spec.to_dict(),
-                "head_dim": self.head_dim, "local_window": self.local_window}
+                "head_dim": self.head_dim, "local_window": self.local_window, "pool": self.pool}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> SubViT:
         return cls(Arch.from_dict(config["arch"]), InputSpec.from_dict(config["input"]),
-                   int(config["head_dim"]), int(config["local_window"]))
+                   int(config["head_dim"]), int(config["local_window"]), str(config.get("pool", "cls")))
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits (B, num_classes) for images (B, C, H, W)."""
@@ -107,4 +109,4 @@ class SubViT(nn.Module):
         size = None
         for block in self.blocks:
             h, size = block(h, size)
-        return self.head(self.norm(h)[:, 0])
+        return self.head(self.norm(pool_tokens(h, size, self.pool)))

@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from search_space import Arch, SearchSpace
 from search_space.ops import mlp_hidden, token_schedule
-from supernet.block import BlockSpec, PatchEmbed, block_forward
+from supernet.block import BlockSpec, PatchEmbed, block_forward, pool_tokens
 from supernet.elastic import ElasticLayerNorm, ElasticLinear, ElasticQKV
 
 __all__ = ["SuperViT"]
@@ -113,4 +113,4 @@ class SuperViT(nn.Module):
         h, size = self.embed(x, arch.embed_dim), None
         for block in self.blocks[: arch.depth]:
             h, size = block(h, size)
-        return self.head(self.norm(h)[:, 0])
+        return self.head(self.norm(pool_tokens(h, size, self.space.pool)))

@@ -90,6 +90,16 @@ def test_local_window_defaults_to_one_row_of_patches():
     assert SearchSpace.from_dict(s.to_dict()) == s
 
 
+def test_pool_defaults_to_the_class_token_and_round_trips():
+    s = SearchSpace.from_dict(_space())
+    assert s.pool == "cls" and "pool" not in s.to_dict()  # implicit: older fingerprints stay
+    avg = SearchSpace.from_dict({**_space(), "pool": "avg"})
+    assert avg.pool == "avg" and SearchSpace.from_dict(avg.to_dict()) == avg
+    assert avg.fingerprint != s.fingerprint
+    with pytest.raises(SpaceError, match="pool: 'max'"):
+        SearchSpace.from_dict({**_space(), "pool": "max"})
+
+
 # ---- invalid spaces -----------------------------------------------------------------------------
 
 

@@ -61,13 +61,18 @@ class PatchEmbed(nn.Module):
 class RefViT(nn.Module):
     """A timm VisionTransformer written out (class token, learned positions, pre-norm)."""
 
-    def __init__(self, size, channels, patch, classes, dim, depth, heads, head_dim, hidden):
+    def __init__(self, size, channels, patch, classes, dim, depth, heads, head_dim, hidden, pool="cls"):
         super().__init__()
+        self.pool = pool
         self.patch_embed = PatchEmbed(channels, dim, patch)
         self.cls_token = nn.Parameter(torch.randn(1, 1, dim) * 0.02)
         self.pos_embed = nn.Parameter(torch.randn(1, (size // patch) ** 2 + 1, dim) * 0.02)
         self.blocks = nn.ModuleList(RefBlock(dim, heads, head_dim, hidden) for _ in range(depth))
-        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        norm = nn.LayerNorm(dim, eps=1e-6)
+        if pool == "avg":  # timm's global_pool="avg": mean of the patch tokens, then fc_norm
+            self.fc_norm = norm
+        else:
+            self.norm = norm
         self.head = nn.Linear(dim, classes)
         with torch.no_grad():
             for m in self.modules():
@@ -80,6 +85,8 @@ class RefViT(nn.Module):
         x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
         for block in self.blocks:
             x = block(x)
+        if self.pool == "avg":
+            return self.head(self.fc_norm(x[:, 1:].mean(dim=1)))
         return self.head(self.norm(x)[:, 0])
 
 
@@ -87,7 +94,7 @@ def _reference(space, dim=48, depth=3, heads=2, ratio=2.0):
     torch.manual_seed(7)
     s = space.input
     return RefViT(s.size, s.channels, s.patch, s.num_classes, dim, depth, heads, space.head_dim,
-                  round(ratio * dim)).eval()
+                  round(ratio * dim), pool=space.pool).eval()
 
 
 @pytest.mark.parametrize("name", ["digits", "cifar10"])
@@ -147,3 +154,16 @@ def test_too_deep_is_rejected():
     ref = _reference(space, depth=max(space.depth) + 1)
     with pytest.raises(WeightsError, match=r"^blocks: 5 blocks"):
         load_vit_weights(SuperViT(space), ref.state_dict())
+
+
+def test_avg_pool_is_the_size_weighted_mean_so_merging_keeps_it():
+    """Merging the last block's tokens leaves the pooled feature unchanged (up to rounding)."""
+    from supernet.block import pool_tokens
+    from supernet.merge import merge_tokens
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 9, 8)
+    merged, size = merge_tokens(x, None, x, 3)
+    assert merged.shape[1] == 6
+    assert torch.allclose(pool_tokens(merged, size, "avg"), x[:, 1:].mean(dim=1), atol=1e-6)
+    assert torch.equal(pool_tokens(x, None, "cls"), x[:, 0])
