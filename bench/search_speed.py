@@ -41,12 +41,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-fresh", action="store_true",
                         help="reuse the cached default supernet of $NAS_HOME (no fresh-install timing)")
+    parser.add_argument("--home", type=Path, help="the empty NAS_HOME of the fresh install (default: a "
+                        "temporary folder); keep it to reuse the trained supernet afterwards")
     args = parser.parse_args()
     metrics: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
         if not args.skip_fresh:
-            env["NAS_HOME"] = str(Path(tmp) / "home")  # empty: the default supernet is trained first
+            home = args.home or Path(tmp) / "home"
+            if home.exists() and any(home.iterdir()):
+                raise SystemExit(f"--home {home}: must be empty (a fresh install)")
+            env["NAS_HOME"] = str(home)  # empty: the default supernet is trained first
         headline = ["search", "--device", "iphone", "--budget", "2ms"]
         if not args.skip_fresh:
             seconds, text = _nas([*headline, "--out", f"{tmp}/fresh"], env)

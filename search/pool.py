@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -103,19 +104,31 @@ class RayPool:
         self.where = f"{n} Ray actors ({'cluster ' + address if address else 'local Ray'}{gpu_note})"
 
     def imap(self, archs: Sequence[Arch]) -> Iterator[Scored]:
-        """Every chunk is queued on an actor at once (round robin), so no actor waits for the driver."""
+        """Chunks go to whichever actor is free, two queued per actor so none waits for the driver."""
         import ray
 
         if not archs:
             return
-        size = max(1, math.ceil(len(archs) / (8 * self.parallelism)))
-        chunks = [list(archs[i:i + size]) for i in range(0, len(archs), size)]
-        pending = [self._actors[i % len(self._actors)].evaluate.remote(i, [a.to_dict() for a in chunk])
-                   for i, chunk in enumerate(chunks)]
-        while pending:
-            ready, pending = ray.wait(pending, num_returns=1)
+        size = max(1, math.ceil(len(archs) / (4 * self.parallelism)))
+        chunks = deque(enumerate([list(archs[i:i + size]) for i in range(0, len(archs), size)]))
+        sent: dict[int, list[Arch]] = {}
+        inflight: dict[Any, int] = {}
+
+        def submit(actor: int) -> None:
+            if chunks:
+                index, chunk = chunks.popleft()
+                sent[index] = chunk
+                ref = self._actors[actor].evaluate.remote(index, [a.to_dict() for a in chunk])
+                inflight[ref] = actor
+
+        for actor in range(len(self._actors)):
+            submit(actor)
+            submit(actor)
+        while inflight:
+            ready, _ = ray.wait(list(inflight), num_returns=1)
+            submit(inflight.pop(ready[0]))
             index, scores = ray.get(ready[0])
-            for arch, (accuracy, seconds) in zip(chunks[index], scores, strict=True):
+            for arch, (accuracy, seconds) in zip(sent.pop(index), scores, strict=True):
                 yield arch, accuracy, seconds
 
     def close(self) -> None:

@@ -222,9 +222,9 @@ def run_search(
             eval_s = _run_nsga2(study, settings, space, predict, pool, on_generation)
         else:
             eval_s = _run_generations(study, sampler, settings, space, predict, pool, on_generation)
+        search_s = time.perf_counter() - loop_start
     finally:
-        pool.close()
-    search_s = time.perf_counter() - loop_start
+        pool.close()  # stopping Ray's actors is teardown, not search time
     busy = eval_s + predict.seconds
     timings = {
         "setup_s": setup_s, "search_s": search_s, "evaluation_s": eval_s, "prediction_s": predict.seconds,

@@ -233,3 +233,27 @@ def test_killed_search_resumes_to_the_uninterrupted_answer(supernet, env, tmp_pa
     whole = _run(command(fresh), env, timeout=300)
     assert whole.returncode == 0, whole.stdout + whole.stderr
     assert {r["arch"] for r in _history(fresh)} == {r["arch"] for r in history}
+
+
+def test_ray_pool_scores_exactly_what_the_local_evaluator_scores(supernet):
+    """Two local Ray actors return every candidate once, with the in-process top-1."""
+    import numpy as np
+
+    from search.data import validation_data
+    from search.evaluator import AccuracyEvaluator
+    from search.pool import LocalPool, RayPool
+    from supernet.checkpoint import load_supernet
+
+    model, data = load_supernet(supernet[0])
+    space = model.space
+    images, labels = validation_data(data["train_config"], space, limit=50)
+    rng = np.random.default_rng(0)
+    archs = list(dict.fromkeys(space.canonical(space.sample(rng)) for _ in range(30)))
+    local = {a: acc for a, acc, _ in LocalPool(AccuracyEvaluator(model, images, labels)).imap(archs)}
+    pool = RayPool(model, images, labels, workers=2)
+    try:
+        remote = [(a, acc) for a, acc, _ in pool.imap(archs)]
+    finally:
+        pool.close()
+    assert sorted(a.describe() for a, _ in remote) == sorted(a.describe() for a in archs)
+    assert all(acc == local[a] for a, acc in remote)
