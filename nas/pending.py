@@ -11,12 +11,9 @@ from pathlib import Path
 
 import click
 
-from nas._app import fail
-
 __all__ = ["COMMANDS"]
 
 _EXISTING = click.Path(exists=True, path_type=Path)
-_FORMATS = ("onnx", "torchscript", "coreml")
 
 
 class NotBuiltYet(click.ClickException):
@@ -25,43 +22,6 @@ class NotBuiltYet(click.ClickException):
 
 def _not_built(issue: int) -> None:
     raise NotBuiltYet(f"not built yet in this release (issue {issue}); nothing was run")
-
-
-def _device(name: str):
-    from latency_models import load_profile
-
-    return load_profile(name)
-
-
-def _budget(text: str) -> float:
-    from latency_models import parse_duration_ms
-
-    return parse_duration_ms(text)
-
-
-def _space(ref: str | None):
-    if ref is None:
-        return None
-    from search_space import load_space
-
-    return load_space(ref)
-
-
-@click.command(hidden=True)
-@click.argument("best_yaml", metavar="BEST_YAML")
-@click.option("--supernet", type=_EXISTING)
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--format", "formats", default="onnx", help="Comma list of onnx, torchscript, coreml.")
-@click.option("--measure", is_flag=True)
-def extract(best_yaml: str, formats: str, **_: object) -> None:
-    """Cut the subnet of BEST_YAML out of its supernet and export it."""
-    from search_space.archfile import load_arch_file
-
-    unknown = [f for f in formats.split(",") if f.strip() not in _FORMATS]
-    if unknown:
-        fail(f"--format: unknown format {unknown[0]!r} (choose from {', '.join(_FORMATS)})")
-    load_arch_file(best_yaml)
-    _not_built(8)
 
 
 @click.command(hidden=True)
@@ -81,4 +41,4 @@ def evaluate(**_: object) -> None:
     _not_built(8)
 
 
-COMMANDS = (extract, retrain, evaluate)
+COMMANDS = (retrain, evaluate)

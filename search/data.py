@@ -12,7 +12,7 @@ import torch
 
 from search_space import SearchSpace
 
-__all__ = ["validation_data"]
+__all__ = ["evaluation_data", "validation_data"]
 
 
 def validation_data(train_config: dict[str, Any], space: SearchSpace, *, limit: int | None = None
@@ -37,3 +37,17 @@ def validation_data(train_config: dict[str, Any], space: SearchSpace, *, limit: 
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
     return normalize(images, splits.val), labels
+
+
+def evaluation_data(train_config: dict[str, Any], space: SearchSpace
+                    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Normalised images and labels of the run's validation and test splits (for final reports)."""
+    from supernet.data import load_dataset, normalize
+    from supernet.train_config import TrainConfig
+
+    config = TrainConfig.from_dict(train_config)
+    splits = load_dataset(config.dataset, config.data_dir, size=space.input.size,
+                          channels=space.input.channels, num_classes=space.input.num_classes,
+                          val_fraction=config.val_fraction, seed=config.seed, limit=config.limit)
+    return {name: (normalize(split.images, splits.val), split.labels)
+            for name, split in (("val", splits.val), ("test", splits.test))}

@@ -9,6 +9,8 @@ from supernet.attention import explicit_attention
 from supernet.extract import extract
 from supernet.pretrained import load_vit_weights
 from supernet.subnet import SubViT
+from supernet.subnet_file import load_subnet, save_subnet
 from supernet.supervit import SuperViT
 
-__all__ = ["SubViT", "SuperViT", "explicit_attention", "extract", "load_vit_weights"]
+__all__ = ["SubViT", "SuperViT", "explicit_attention", "extract", "load_subnet", "load_vit_weights",
+           "save_subnet"]

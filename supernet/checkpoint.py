@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import struct
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,8 @@ def load_checkpoint(path: str | Path, space: SearchSpace | None = None) -> dict[
         raise CheckpointError(
             f"{p}: refused: not loadable as tensors and plain data (damaged, or holding objects "
             "that would run code when unpickled)") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, struct.error,
+            AssertionError) as exc:
         raise CheckpointError(
             f"{p}: not a readable checkpoint (damaged or truncated: {type(exc).__name__})") from None
     if not isinstance(data, dict) or any(k not in data for k in _REQUIRED):

@@ -127,3 +127,13 @@ def test_cached_slices_follow_weight_updates():
         second = model(x, arch)
         assert not torch.equal(first, second)
         assert torch.equal(second, extract(model, arch)(x))
+
+
+def test_checkpoint_loader_reports_junk_bytes_in_one_line(tmp_path):
+    from supernet.checkpoint import CheckpointError, load_checkpoint
+
+    for junk in (b"junk", b"not a checkpoint", b"\x80\x02}q\x00.", b""):
+        path = tmp_path / "supernet.pt"
+        path.write_bytes(junk)
+        with pytest.raises(CheckpointError, match=r"supernet\.pt"):
+            load_checkpoint(path)

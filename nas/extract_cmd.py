@@ -1,0 +1,40 @@
+"""`nas extract`: the subnet of a best.yaml as a standalone, exported model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+__all__ = ["extract"]
+
+
+@click.command()
+@click.argument("best_yaml", type=click.Path(dir_okay=False, path_type=Path), metavar="BEST_YAML")
+@click.option("--supernet", type=click.Path(dir_okay=False, path_type=Path),
+              help="The supernet checkpoint (default: the one best.yaml names; its sha256 must match).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder (default: subnet/ beside BEST_YAML).")
+@click.option("--format", "formats", default="onnx", show_default=True,
+              help="Comma list of onnx, torchscript, coreml.")
+@click.option("--measure", is_flag=True, help="Time model.onnx on this machine's CPU (ONNX Runtime).")
+def extract(best_yaml: Path, supernet: Path | None, out: Path | None, formats: str, measure: bool) -> None:
+    """Cut the subnet of BEST_YAML out of its supernet, export it, and report its accuracy and latency."""
+    from search.deploy import check_formats, extract_to_folder
+
+    chosen = check_formats(formats.split(","))
+    if not best_yaml.is_file():
+        raise click.UsageError(f"{best_yaml}: no such file (the best.yaml written by `nas search`)")
+    result = extract_to_folder(best_yaml, supernet=supernet, out=out, formats=chosen, measure=measure,
+                               on_note=lambda text: click.echo(text, err=True))
+    r = result.report
+    click.echo(f"{r['params'] / 1e3:.1f} k params, {r['macs'] / 1e6:.2f} M MACs; top-1 validation "
+               f"{r['val_top1']:.3f}, test {r['test_top1']:.3f}")
+    for device, ms in r.get("predicted_latency_ms", {}).items():
+        click.echo(f"predicted latency on {device}: {ms:.4g} ms")
+    if "measured_latency_ms" in r:
+        click.echo(f"measured on this CPU (ONNX Runtime, 1 thread): {r['measured_latency_ms']['cpu']:.4g} ms")
+    for name, check in r.get("onnx_vs_pytorch", {}).items():
+        click.echo(f"onnx ({name.replace('_', ' ')}) vs PyTorch: max |logit diff| "
+                   f"{check['max_abs_diff']:.2g}, top-1 agreement {check['top1_agreement']:.3f}")
+    click.echo(f"wrote {', '.join(p.name for p in result.files.values())} to {result.out}")

@@ -1,0 +1,62 @@
+"""`model.pt`: an extracted subnet on its own (state dict + the config that rebuilds it).
+
+Deployment code needs only this file and `load_subnet`, never the supernet. The file is a
+`torch.save` of tensors and plain data, read back with `weights_only=True`.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import struct
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from search_space.errors import ArchError, InputError, SpaceError
+from search_space.files import write_bytes_atomic
+from supernet.subnet import SubViT
+
+__all__ = ["SUBNET_VERSION", "SubnetFileError", "load_subnet", "save_subnet"]
+
+SUBNET_VERSION = 1
+
+
+class SubnetFileError(InputError):
+    """A `model.pt` that is missing, damaged, not ours, or whose weights do not fit its config."""
+
+
+def save_subnet(path: str | Path, model: SubViT, extra: dict[str, Any] | None = None) -> Path:
+    """Write `model.pt` atomically: `state_dict`, `config` (SubViT.config()), `version`, and `extra`."""
+    buffer = io.BytesIO()
+    torch.save({"state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+                "config": model.config(), "version": SUBNET_VERSION, **(extra or {})}, buffer)
+    return write_bytes_atomic(path, buffer.getvalue())
+
+
+def load_subnet(path: str | Path) -> SubViT:
+    """The standalone `SubViT` of a `model.pt` (eval mode), read without unpickling code."""
+    p = Path(path)
+    if not p.is_file():
+        raise SubnetFileError(f"{p}: no such model file")
+    try:
+        data = torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise SubnetFileError(f"{p}: refused: not loadable as tensors and plain data") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, struct.error,
+            AssertionError) as exc:
+        raise SubnetFileError(f"{p}: not a readable model file ({type(exc).__name__})") from None
+    if not isinstance(data, dict) or not {"state_dict", "config", "version"} <= set(data):
+        raise SubnetFileError(f"{p}: not a vit-nas subnet (needs state_dict, config, version)")
+    if data["version"] != SUBNET_VERSION:
+        raise SubnetFileError(f"{p}: subnet file version {data['version']}, "
+                              f"this vit-nas reads {SUBNET_VERSION}")
+    try:
+        model = SubViT.from_config(data["config"])
+        model.load_state_dict(data["state_dict"])
+    except (ArchError, SpaceError, KeyError, TypeError, ValueError, RuntimeError) as exc:
+        first = str(exc).splitlines()[0][:160]
+        raise SubnetFileError(f"{p}: its weights do not fit its config ({first})") from None
+    return model.eval()
