@@ -248,8 +248,24 @@ class SearchSpace:
         A `none` block has no attention, so its head count is irrelevant (set to the
         smallest). A keep that leaves as many tokens as a larger keep would (merging
         rounds to whole tokens) is set to that largest keep; nothing is merged after the
-        last block, since only the class token is read from it (its keep is the largest).
+        last block (its keep is the largest): the head reads the class token, or the
+        size-weighted mean of the patch tokens, which merging leaves unchanged.
+
+        Memoised per space: searches and samplers canonicalise the same archs many times.
         """
+        cache = self._canonical_cache
+        found = cache.get(arch)
+        if found is None:
+            if len(cache) >= 200_000:
+                cache.clear()
+            found = cache[arch] = self._canonical(arch)
+        return found
+
+    @cached_property
+    def _canonical_cache(self) -> dict[Arch, Arch]:
+        return {}
+
+    def _canonical(self, arch: Arch) -> Arch:
         from search_space.ops import merged_tokens
 
         blocks, tokens, last = list(arch.blocks), self.input.num_patches, len(arch.blocks) - 1
