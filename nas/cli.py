@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from nas._app import NasGroup
+from nas.eval_cmd import evaluate
 from nas.extract_cmd import extract
 from nas.latency_cmd import devices, latency
 from nas.pending import COMMANDS
@@ -31,5 +32,6 @@ main.add_command(devices)
 main.add_command(train)
 main.add_command(search)
 main.add_command(extract)
+main.add_command(evaluate)
 for _command in COMMANDS:
     main.add_command(_command)

@@ -33,12 +33,4 @@ def retrain(**_: object) -> None:
     _not_built(8)
 
 
-@click.command(name="eval", hidden=True)
-@click.argument("target", type=_EXISTING)
-@click.option("--dataset")
-def evaluate(**_: object) -> None:
-    """Top-1 of an extracted subnet or best.yaml on the test split."""
-    _not_built(8)
-
-
-COMMANDS = (retrain, evaluate)
+COMMANDS = (retrain,)

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 
 from search_space import SearchSpace
+from search_space.space import InputSpec
 
 __all__ = ["evaluation_data", "validation_data"]
 
@@ -39,15 +40,18 @@ def validation_data(train_config: dict[str, Any], space: SearchSpace, *, limit: 
     return normalize(images, splits.val), labels
 
 
-def evaluation_data(train_config: dict[str, Any], space: SearchSpace
+def evaluation_data(train_config: dict[str, Any], spec: InputSpec
                     ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Normalised images and labels of the run's validation and test splits (for final reports)."""
+    """Normalised images and labels of the run's validation and test splits (for final reports).
+
+    `spec` is the model's input (a space's `input`, or an extracted subnet's `input_spec`).
+    """
     from supernet.data import load_dataset, normalize
     from supernet.train_config import TrainConfig
 
     config = TrainConfig.from_dict(train_config)
-    splits = load_dataset(config.dataset, config.data_dir, size=space.input.size,
-                          channels=space.input.channels, num_classes=space.input.num_classes,
+    splits = load_dataset(config.dataset, config.data_dir, size=spec.size,
+                          channels=spec.channels, num_classes=spec.num_classes,
                           val_fraction=config.val_fraction, seed=config.seed, limit=config.limit)
     return {name: (normalize(split.images, splits.val), split.labels)
             for name, split in (("val", splits.val), ("test", splits.test))}

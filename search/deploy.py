@@ -30,7 +30,8 @@ from search_space.archfile import load_arch_file
 from search_space.errors import InputError
 from search_space.files import write_bytes_atomic, write_text_atomic
 
-__all__ = ["FORMATS", "ExtractResult", "check_formats", "extract_to_folder", "resolve_supernet"]
+__all__ = ["FORMATS", "ExtractResult", "check_formats", "evaluate_target", "extract_to_folder",
+           "resolve_supernet"]
 
 FORMATS = ("onnx", "torchscript", "coreml")
 CHECK_IMAGES = 200  # images on which the ONNX files are compared with PyTorch
@@ -164,11 +165,11 @@ def extract_to_folder(
     out = Path(out) if out is not None else best_yaml.parent / "subnet"
     out.mkdir(parents=True, exist_ok=True)
     sub = extract(model, arch).eval()
-    files: dict[str, Path] = {"model": save_subnet(out / "model.pt", sub,
-                                                   extra={"supernet_sha256": sha})}
+    files: dict[str, Path] = {"model": save_subnet(out / "model.pt", sub, extra={
+        "supernet_sha256": sha, "train_config": ckpt["train_config"]})}
     files["arch"] = write_text_atomic(out / "arch.yaml", yaml.safe_dump(
         {"arch": arch.to_dict(), "space": space_reference(space)}, sort_keys=False, default_flow_style=None))
-    splits = evaluation_data(ckpt["train_config"], space)
+    splits = evaluation_data(ckpt["train_config"], space.input)
     report: dict[str, Any] = {
         "arch": arch.to_dict(), "space": {"name": space.name, "fingerprint": space.fingerprint},
         "supernet": {"path": str(path.resolve()), "sha256": sha},
@@ -231,3 +232,41 @@ def _load_onnx(path: Path):
     import onnx
 
     return onnx.load(str(path))
+
+
+def evaluate_target(target: str | Path, *, data_dir: str | Path | None = None) -> dict[str, Any]:
+    """Validation and test top-1 of an extracted subnet (its folder or model.pt) or of a best.yaml.
+
+    The data is the supernet run's own (dataset, split seed and fractions from its training
+    settings); `data_dir` points at another copy of the same dataset.
+    """
+    from search.data import evaluation_data
+    from supernet import extract, load_subnet
+    from supernet.checkpoint import load_supernet
+
+    target = Path(target)
+    if target.is_dir():
+        target = target / "model.pt"
+    if target.suffix in (".yaml", ".yml"):
+        found = load_arch_file(target)
+        path, _ = resolve_supernet(target, found.data, None)
+        model, ckpt = load_supernet(path, found.space)
+        net, train_config = extract(model, found.arch).eval(), ckpt["train_config"]
+    else:
+        net = load_subnet(target)
+        train_config = _stored_train_config(target)
+    if data_dir is not None:
+        train_config = {**train_config, "data_dir": str(data_dir)}
+    splits = evaluation_data(train_config, net.input_spec)
+    return {"target": str(target), "dataset": train_config["dataset"],
+            **{f"{name}_top1": _top1(net, *split) for name, split in splits.items()},
+            **{f"{name}_images": int(split[0].shape[0]) for name, split in splits.items()}}
+
+
+def _stored_train_config(path: Path) -> dict[str, Any]:
+    data = torch.load(path, map_location="cpu", weights_only=True)
+    config = data.get("train_config")
+    if not isinstance(config, dict):
+        raise InputError(f"{path}: holds no training settings (extracted by an older vit-nas?): evaluate "
+                         "its best.yaml instead")
+    return config

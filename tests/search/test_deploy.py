@@ -113,3 +113,17 @@ def test_nas_extract_command(searched, tmp_path):
     broken = tmp_path / "broken.yaml"
     broken.write_text("arch: [unclosed\n")
     assert_bad_input(CliRunner().invoke(main, ["extract", str(broken)]), "broken.yaml")
+
+
+def test_nas_eval_of_a_subnet_folder_and_of_its_best_yaml_agree(searched, tmp_path):
+    report = extract_to_folder(searched, out=tmp_path / "sub").report
+    for target in (tmp_path / "sub", tmp_path / "sub" / "model.pt", searched):
+        r = CliRunner().invoke(main, ["eval", str(target), "--json"])
+        assert r.exit_code == 0, r.output
+        figures = json.loads(r.stdout)
+        assert figures["test_top1"] == report["test_top1"] and figures["val_top1"] == report["val_top1"]
+        assert figures["dataset"] == "digits" and figures["test_images"] == 359
+    assert_bad_input(CliRunner().invoke(main, ["eval", str(tmp_path / "none")]), "none")
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"junk")
+    assert_bad_input(CliRunner().invoke(main, ["eval", str(junk)]), "junk.pt")

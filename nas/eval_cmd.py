@@ -1,0 +1,29 @@
+"""`nas eval`: top-1 of an extracted subnet, or of a best.yaml, on its dataset's test split."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+__all__ = ["evaluate"]
+
+
+@click.command(name="eval")
+@click.argument("target", type=click.Path(path_type=Path), metavar="DIR|MODEL.PT|BEST_YAML")
+@click.option("--data-dir", type=click.Path(path_type=Path),
+              help="Another copy of the supernet's dataset (same format) to read.")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+def evaluate(target: Path, data_dir: Path | None, as_json: bool) -> None:
+    """Top-1 on the validation and test splits of the data the supernet was trained on."""
+    from search.deploy import evaluate_target
+
+    if not target.exists():
+        raise click.UsageError(f"{target}: no such file or folder (an extracted subnet or a best.yaml)")
+    result = evaluate_target(target, data_dir=data_dir)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(f"{result['dataset']}: test top-1 {result['test_top1']:.4f} ({result['test_images']} images), "
+               f"validation {result['val_top1']:.4f} ({result['val_images']} images)")
