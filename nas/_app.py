@@ -8,7 +8,7 @@ import traceback
 
 import click
 
-__all__ = ["EXIT_INPUT", "EXIT_INTERNAL", "NasGroup", "fail"]
+__all__ = ["EXIT_INPUT", "EXIT_INTERNAL", "Interrupted", "NasGroup", "fail"]
 
 EXIT_INPUT = 2
 EXIT_INTERNAL = 1
@@ -24,6 +24,20 @@ def _command_path(group: click.Group, args: list[str]) -> str:
         names.append(token)
         command = sub
     return " ".join(names)
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during long work, with the line that says how to continue it."""
+
+    def __init__(self, how_to_resume: str) -> None:
+        super().__init__(how_to_resume)
+        self.how_to_resume = how_to_resume
+
+
+def _stopped(cause: BaseException | None) -> str:
+    if isinstance(cause, Interrupted):
+        return f"interrupted: {cause.how_to_resume}"
+    return "interrupted" if isinstance(cause, KeyboardInterrupt) else "aborted"
 
 
 def fail(message: str) -> None:
@@ -60,8 +74,8 @@ class NasGroup(click.Group):
             click.echo(f"{where}: error: {_one_line(exc.format_message())} "
                        f"(see '{where} --help')", err=True)
             code = EXIT_INPUT
-        except click.Abort:
-            click.echo(f"{where}: aborted", err=True)
+        except click.Abort as exc:  # click turns Ctrl-C into Abort, keeping the interrupt as its cause
+            click.echo(f"{where}: {_stopped(exc.__cause__)}", err=True)
             code = 130
         except click.ClickException as exc:
             click.echo(f"{where}: error: {_one_line(exc.format_message())}", err=True)
@@ -72,8 +86,8 @@ class NasGroup(click.Group):
         except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
             click.echo(f"{where}: error: {exc.filename or ''}: {exc.strerror}", err=True)
             code = EXIT_INPUT
-        except KeyboardInterrupt:
-            click.echo(f"{where}: interrupted", err=True)
+        except KeyboardInterrupt as exc:
+            click.echo(f"{where}: {_stopped(exc)}", err=True)
             code = 130
         except Exception as exc:  # noqa: BLE001 - the last line of defence
             if os.environ.get("NAS_DEBUG"):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from nas._app import Interrupted
 from nas._progress import progress
 
 __all__ = ["search"]
@@ -118,13 +119,24 @@ def search(device: str, budget: str, space_ref: str | None, supernet: Path | Non
             step(f"{evaluations} evaluated, best top-1 {best.accuracy:.3f} at {best.latency_ms:.4g} ms"
                  if best else f"{evaluations} evaluated")
 
-        result = run_search(supernet, settings, out, storage=storage, resume=resume, workers=workers,
-                            ray_address=ray_address, on_generation=on_generation,
-                            on_note=lambda text: click.echo(text, err=True))
+        try:
+            result = run_search(supernet, settings, out, storage=storage, resume=resume, workers=workers,
+                                ray_address=ray_address, on_generation=on_generation,
+                                on_note=lambda text: click.echo(text, err=True))
+        except KeyboardInterrupt:
+            args = ["nas search", "--device", device, "--budget", budget, "--supernet", str(supernet),
+                    "--strategy", strategy, "--population", str(population), "--generations",
+                    str(generations), "--seed", str(seed), "--out", str(out)]
+            if storage:
+                args += ["--storage", storage]
+            raise Interrupted("every finished evaluation is stored; continue with "
+                              + " ".join(args) + " --resume") from None
     best = result.best
     click.echo(f"best: top-1 {best.candidate.accuracy:.3f} (validation, inherited weights) at "
                f"{best.candidate.latency_ms:.4g} ms predicted on {device} (budget {budget_ms:g} ms), "
                f"{best.macs / 1e6:.2f} M MACs, {best.params / 1e3:.1f} k params")
-    click.echo(f"{result.evaluations} archs evaluated in {result.timings['search_s']:.1f} s "
+    resumed = (f" ({result.evaluations - result.resumed_evaluations} in this run, the rest resumed)"
+               if result.resumed_evaluations else "")
+    click.echo(f"{result.evaluations} archs evaluated{resumed} in {result.timings['search_s']:.1f} s "
                f"({result.timings['candidates_per_s']:.1f}/s, {result.where})")
     click.echo(f"wrote best.yaml, history.csv, pareto.csv, pareto.png, search.json to {result.out}")

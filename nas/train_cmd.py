@@ -67,7 +67,13 @@ def train(space_ref, dataset, data_dir, epochs, batch_size, lr, sampling, seed, 
                Path("runs") / "train" / f"{space.name}-{config.dataset}-{time.strftime('%Y%m%d-%H%M%S')}")
     if ray_address and not num_workers:
         raise click.UsageError("--ray-address needs --num-workers")
-    result = run_training(config, out, resume=resume, num_workers=num_workers, ray_address=ray_address)
+    try:
+        result = run_training(config, out, resume=resume, num_workers=num_workers, ray_address=ray_address)
+    except KeyboardInterrupt:
+        from nas._app import Interrupted
+
+        raise Interrupted(f"the last finished epoch is in {out / 'supernet.pt'}; continue with the same "
+                          f"command plus --resume --out {out}") from None
     final = result.metrics.get("final") or {}
     click.echo(f"wrote {result.checkpoint} and {result.metrics_path}")
     if final:

@@ -91,3 +91,18 @@ def test_bad_search_input_is_one_line(checkpoint, tmp_path):
     assert_bad_input(nas("search", "--device", "iphone", "--budget", "2ms", "--supernet", bad,
                          "--out", tmp_path / "w"), "bad.pt")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def test_ctrl_c_says_how_to_resume(checkpoint, reach, tmp_path, monkeypatch):
+    import search.run
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(search.run, "run_search", interrupted)
+    out = tmp_path / "run"
+    r = nas("search", "--device", "iphone", "--budget", "0.3ms", "--supernet", checkpoint, "--out", out)
+    assert r.exit_code == 130
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "interrupted" in lines[0] and "--resume" in lines[0] and str(out) in lines[0]
+    assert "Traceback" not in r.output
