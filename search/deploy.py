@@ -264,7 +264,10 @@ def evaluate_target(target: str | Path, *, data_dir: str | Path | None = None) -
 
 
 def _stored_train_config(path: Path) -> dict[str, Any]:
-    data = torch.load(path, map_location="cpu", weights_only=True)
+    from supernet.checkpoint import read_weights_only
+    from supernet.subnet_file import SubnetFileError
+
+    data = read_weights_only(path, SubnetFileError, "model")
     config = data.get("train_config")
     if not isinstance(config, dict):
         raise InputError(f"{path}: holds no training settings (extracted by an older vit-nas?): evaluate "

@@ -15,7 +15,8 @@ from search_space import SearchSpace
 from search_space.errors import InputError
 from search_space.files import write_bytes_atomic
 
-__all__ = ["CHECKPOINT_VERSION", "CheckpointError", "load_checkpoint", "load_supernet", "save_checkpoint"]
+__all__ = ["CHECKPOINT_VERSION", "CheckpointError", "load_checkpoint", "load_supernet", "read_weights_only",
+           "save_checkpoint"]
 
 CHECKPOINT_VERSION = 1
 _REQUIRED = ("state_dict", "space", "train_config", "epoch", "metrics", "version")
@@ -32,24 +33,32 @@ def save_checkpoint(path: str | Path, data: dict[str, Any]) -> Path:
     return write_bytes_atomic(path, buffer.getvalue())
 
 
+def read_weights_only(path: str | Path, error: type[InputError], what: str) -> Any:
+    """`torch.load(..., weights_only=True)` whose every failure is one `error` line naming `path`.
+
+    A file that would need code run to unpickle is refused; junk or truncated bytes (which
+    torch reports as any of several exception types) say so.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise error(f"{p}: no such {what} file")
+    try:
+        return torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise error(f"{p}: refused: not loadable as tensors and plain data (damaged, or holding "
+                    "objects that would run code when unpickled)") from None
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, struct.error,
+            AssertionError) as exc:
+        raise error(f"{p}: not a readable {what} file (damaged or truncated: {type(exc).__name__})") from None
+
+
 def load_checkpoint(path: str | Path, space: SearchSpace | None = None) -> dict[str, Any]:
     """Read a checkpoint with `weights_only=True` (tensors and plain data only, never code).
 
     With `space`, the checkpoint must belong to that space (same fingerprint).
     """
     p = Path(path)
-    if not p.is_file():
-        raise CheckpointError(f"{p}: no such checkpoint file")
-    try:
-        data = torch.load(p, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise CheckpointError(
-            f"{p}: refused: not loadable as tensors and plain data (damaged, or holding objects "
-            "that would run code when unpickled)") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, struct.error,
-            AssertionError) as exc:
-        raise CheckpointError(
-            f"{p}: not a readable checkpoint (damaged or truncated: {type(exc).__name__})") from None
+    data = read_weights_only(p, CheckpointError, "checkpoint")
     if not isinstance(data, dict) or any(k not in data for k in _REQUIRED):
         raise CheckpointError(
             f"{p}: not a vit-nas supernet checkpoint (needs keys {', '.join(_REQUIRED)})")

@@ -7,9 +7,6 @@ Deployment code needs only this file and `load_subnet`, never the supernet. The 
 from __future__ import annotations
 
 import io
-import pickle
-import struct
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +14,7 @@ import torch
 
 from search_space.errors import ArchError, InputError, SpaceError
 from search_space.files import write_bytes_atomic
+from supernet.checkpoint import read_weights_only
 from supernet.subnet import SubViT
 
 __all__ = ["SUBNET_VERSION", "SubnetFileError", "load_subnet", "save_subnet"]
@@ -39,15 +37,7 @@ def save_subnet(path: str | Path, model: SubViT, extra: dict[str, Any] | None = 
 def load_subnet(path: str | Path) -> SubViT:
     """The standalone `SubViT` of a `model.pt` (eval mode), read without unpickling code."""
     p = Path(path)
-    if not p.is_file():
-        raise SubnetFileError(f"{p}: no such model file")
-    try:
-        data = torch.load(p, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise SubnetFileError(f"{p}: refused: not loadable as tensors and plain data") from None
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, struct.error,
-            AssertionError) as exc:
-        raise SubnetFileError(f"{p}: not a readable model file ({type(exc).__name__})") from None
+    data = read_weights_only(p, SubnetFileError, "model")
     if not isinstance(data, dict) or not {"state_dict", "config", "version"} <= set(data):
         raise SubnetFileError(f"{p}: not a vit-nas subnet (needs state_dict, config, version)")
     if data["version"] != SUBNET_VERSION:
