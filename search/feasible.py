@@ -14,7 +14,6 @@ import numpy as np
 
 from search.budget import Predict, neighbours
 from search_space import Arch, SearchSpace
-from search_space.space import has_mixer
 
 __all__ = ["draw_in_band", "draw_uniform_feasible", "repair"]
 
@@ -83,7 +82,7 @@ def repair(space: SearchSpace, predict: Predict, arch: Arch, budget_ms: float, r
     """
     cur = arch
     for _ in range(steps):
-        cands = [a for a in neighbours(space, cur) if has_mixer(a)]
+        cands = neighbours(space, cur)  # canonical, each with a token mixer
         if not cands:
             return None
         lats = np.asarray(predict(cands), dtype=float)

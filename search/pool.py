@@ -53,7 +53,6 @@ class _Evaluator:
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         model = SuperViT(SearchSpace.from_dict(payload["space"]))
         model.load_state_dict(payload["state_dict"])
-        self.space = model.space
         self.evaluator = AccuracyEvaluator(model, images, labels, device=self.device)
 
     def where(self) -> str:

@@ -131,24 +131,9 @@ def _open_study(storage, sampler, directions: list[str], resume: bool, fingerpri
     return study
 
 
-def _trial_generation(t: optuna.trial.FrozenTrial) -> int | None:
-    g = t.system_attrs.get(GENERATION_KEY, t.user_attrs.get("generation"))
-    return None if g is None else int(g)
-
-
 def _candidates(study: optuna.Study, space: SearchSpace, predict: _Timed) -> list[Candidate]:
-    """Every completed trial as a candidate, first trial of each arch only."""
-    out: dict[Arch, Candidate] = {}
-    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-    missing = [t for t in trials if "latency_ms" not in t.user_attrs]
-    archs = {t.number: decode(space, t.params, give_mixer=True) for t in trials}
-    lats = dict(zip((t.number for t in missing), predict([archs[t.number] for t in missing]), strict=True))
-    for t in trials:
-        arch = archs[t.number]
-        if arch not in out:
-            lat = float(t.user_attrs.get("latency_ms", lats.get(t.number, np.nan)))
-            out[arch] = Candidate(arch, float(t.values[0]), lat, _trial_generation(t) or 0, t.number)
-    return list(out.values())
+    """Every completed trial as a candidate, the first trial of each arch only."""
+    return list({c.arch: c for c in reversed(history(study, space, predict))}.values())[::-1]
 
 
 def run_search(
@@ -331,23 +316,21 @@ def _run_nsga2(study: optuna.Study, settings: SearchSettings, space: SearchSpace
         if complete >= total and not stale:
             break
         if stale:
-            batch = [(t.number, decode(space, t.params, give_mixer=True)) for t in stale]
-            stale = []
+            trials, stale = stale, []
         else:
-            asked = [study.ask(dists) for _ in range(min(settings.population, total - complete))]
-            batch = [(t.number, decode(space, t.params, give_mixer=True)) for t in asked]
-            for t, (_, arch) in zip(asked, batch, strict=True):
-                lat = float(predict([arch])[0])
-                t.set_constraint("latency_ms", lat - settings.budget_ms)
-                t.set_user_attr("latency_ms", lat)
+            trials = [study.ask(dists) for _ in range(min(settings.population, total - complete))]
+        archs = [decode(space, t.params, give_mixer=True) for t in trials]
+        lats = predict(archs)
+        if not isinstance(trials[0], optuna.trial.FrozenTrial):  # newly asked: record what they are
+            for t, lat in zip(trials, lats, strict=True):
+                t.set_constraint("latency_ms", float(lat) - settings.budget_ms)
+                t.set_user_attr("latency_ms", float(lat))
                 t.set_user_attr("generation", complete // settings.population)
-        todo = list(dict.fromkeys(a for _, a in batch if a not in known))
-        for arch, accuracy, seconds in pool.imap(todo):
+        for arch, accuracy, seconds in pool.imap(list(dict.fromkeys(a for a in archs if a not in known))):
             known[arch] = accuracy
             eval_s += seconds / pool.parallelism
-        for number, arch in batch:
-            lat = float(predict([arch])[0])
-            study.tell(number, [known[arch], lat])
+        for t, arch, lat in zip(trials, archs, lats, strict=True):
+            study.tell(t.number, [known[arch], float(lat)])
         if on_generation is not None:
             everything = _candidates(study, space, predict)
             on_generation(complete // settings.population, len(everything),

@@ -47,20 +47,31 @@ class Candidate:
 
 def history(study: optuna.Study, space: SearchSpace, predict: Predict, *, before: int | None = None
             ) -> list[Candidate]:
-    """The completed trials of generations `< before` (all with None), in trial order."""
-    trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-              if GENERATION_KEY in t.system_attrs
-              and (before is None or t.system_attrs[GENERATION_KEY] < before)]
+    """The completed trials of generations `< before` (all with None), in trial order.
+
+    A trial's generation is the samplers' system attribute, or the `generation` user
+    attribute the NSGA-II driver sets (a trial with neither, e.g. one a killed run left
+    unlabelled, counts as generation 0 in the full history only); latencies recorded with
+    the trial are reused.
+    """
+    trials, generations = [], []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        g = t.system_attrs.get(GENERATION_KEY, t.user_attrs.get("generation"))
+        if g is None and before is None:
+            g = 0
+        if g is not None and (before is None or g < before):
+            trials.append(t)
+            generations.append(int(g))
     if not trials:
         return []
-    archs = [decode(space, t.params) for t in trials]
+    archs = [decode(space, t.params, give_mixer=True) for t in trials]
     unknown = [i for i, t in enumerate(trials) if "latency_ms" not in t.user_attrs]
     lats = [t.user_attrs.get("latency_ms") for t in trials]
     if unknown:
         for i, lat in zip(unknown, predict([archs[i] for i in unknown]), strict=True):
             lats[i] = lat
-    return [Candidate(a, float(t.values[0]), float(lat), int(t.system_attrs[GENERATION_KEY]), t.number)
-            for a, t, lat in zip(archs, trials, lats, strict=True)]
+    return [Candidate(a, float(t.values[0]), float(lat), g, t.number)
+            for a, t, lat, g in zip(archs, trials, lats, generations, strict=True)]
 
 
 class GenerationalSampler(optuna.samplers.BaseSampler):
