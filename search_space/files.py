@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["nas_home", "write_bytes_atomic", "write_text_atomic"]
+__all__ = ["nas_home", "remove_stale_temps", "write_bytes_atomic", "write_text_atomic"]
 
 
 def nas_home() -> Path:
@@ -30,6 +31,19 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def remove_stale_temps(path: str | Path) -> int:
+    """Delete the temporary files that killed `write_bytes_atomic` calls for `path` left behind.
+
+    Only for a file with one writer at a time (a training run's checkpoint): another live
+    writer's temporary file would go too. Returns how many were removed.
+    """
+    target = Path(path)
+    stale = list(target.parent.glob(f".{glob.escape(target.name)}.*.tmp"))
+    for tmp in stale:
+        tmp.unlink(missing_ok=True)
+    return len(stale)
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from search_space import Arch, SearchSpace, load_space
 from search_space.errors import InputError
-from search_space.files import write_text_atomic
+from search_space.files import remove_stale_temps, write_text_atomic
 from supernet.checkpoint import load_checkpoint, save_checkpoint
 from supernet.data import DatasetSplits, Split, iterate_batches, load_dataset
 from supernet.pretrained import load_vit_weights, read_vit_state_dict
@@ -253,6 +253,9 @@ def train_supernet(
     trainer = _Trainer(config, space, splits, collective)
     writer = trainer.collective.rank == 0
     ckpt_path, metrics_path = out / "supernet.pt", out / "metrics.json"
+    if writer:  # a run killed while writing left its temporary files
+        remove_stale_temps(ckpt_path)
+        remove_stale_temps(metrics_path)
     if resume and ckpt_path.exists():
         data = load_checkpoint(ckpt_path, space)
         saved = TrainConfig.from_dict(data["train_config"])

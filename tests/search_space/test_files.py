@@ -10,7 +10,7 @@ import yaml
 
 from search_space import ArchError, InputError, SpaceError, load_space
 from search_space.archfile import load_arch_file
-from search_space.files import write_bytes_atomic, write_text_atomic
+from search_space.files import remove_stale_temps, write_bytes_atomic, write_text_atomic
 
 
 def test_write_text_atomic_writes_and_replaces(tmp_path):
@@ -46,6 +46,18 @@ def _best(tmp_path: Path, space, arch=None, name: str = "best.yaml") -> Path:
         data["space"] = space
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+def test_remove_stale_temps_takes_only_the_files_own_temporaries(tmp_path):
+    """What a writer killed between mkstemp and rename leaves: `.<name>.<random>.tmp`."""
+    write_bytes_atomic(tmp_path / "supernet.pt", b"ok")
+    left = [tmp_path / ".supernet.pt.k1x2.tmp", tmp_path / ".supernet.pt.9z.tmp"]
+    others = [tmp_path / ".metrics.json.ab.tmp", tmp_path / "supernet.pt.tmp", tmp_path / ".supernet.pt.x"]
+    for p in left + others:
+        p.write_bytes(b"half")
+    assert remove_stale_temps(tmp_path / "supernet.pt") == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["supernet.pt", *(p.name for p in others)])
+    assert remove_stale_temps(tmp_path / "[odd]" / "name.pt") == 0  # glob characters are literal
 
 
 def test_space_by_builtin_name(tmp_path):
