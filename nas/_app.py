@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 import traceback
 
 import click
 
-__all__ = ["EXIT_INPUT", "EXIT_INTERNAL", "Interrupted", "NasGroup", "fail"]
+__all__ = ["EXIT_INPUT", "EXIT_INTERNAL", "Interrupted", "NasGroup", "fail", "resume_command"]
 
 EXIT_INPUT = 2
 EXIT_INTERNAL = 1
@@ -32,6 +33,24 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, how_to_resume: str) -> None:
         super().__init__(how_to_resume)
         self.how_to_resume = how_to_resume
+
+
+def resume_command(ctx: click.Context, **values: object) -> str:
+    """The command line of this run with `values` in place of (or added to) its options.
+
+    Every option with a value is written out, defaults included, so the line still means
+    the same run if a default changes; a flag appears when it is on. What `ctx` resolved
+    after parsing (a default output folder, a default supernet) goes in through `values`.
+    """
+    words = ctx.command_path.split()
+    for param in ctx.command.params:
+        if not isinstance(param, click.Option) or param.name is None:
+            continue
+        value = values.get(param.name, ctx.params.get(param.name))
+        if value is None or value is False:
+            continue
+        words += [param.opts[-1]] if param.is_flag else [param.opts[-1], str(value)]
+    return " ".join(shlex.quote(w) for w in words)
 
 
 def _stopped(cause: BaseException | None) -> str:

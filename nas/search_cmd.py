@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from nas._app import Interrupted
+from nas._app import Interrupted, resume_command
 from nas._progress import progress
 
 __all__ = ["search"]
@@ -124,13 +124,8 @@ def search(device: str, budget: str, space_ref: str | None, supernet: Path | Non
                                 ray_address=ray_address, on_generation=on_generation,
                                 on_note=lambda text: click.echo(text, err=True))
         except KeyboardInterrupt:
-            args = ["nas search", "--device", device, "--budget", budget, "--supernet", str(supernet),
-                    "--strategy", strategy, "--population", str(population), "--generations",
-                    str(generations), "--seed", str(seed), "--out", str(out)]
-            if storage:
-                args += ["--storage", storage]
-            raise Interrupted("every finished evaluation is stored; continue with "
-                              + " ".join(args) + " --resume") from None
+            raise Interrupted("every finished evaluation is stored; continue with " + resume_command(
+                click.get_current_context(), supernet=supernet, out=out, resume=True)) from None
     best = result.best
     click.echo(f"best: top-1 {best.candidate.accuracy:.3f} (validation, inherited weights) at "
                f"{best.candidate.latency_ms:.4g} ms predicted on {device} (budget {budget_ms:g} ms), "

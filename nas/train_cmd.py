@@ -70,10 +70,10 @@ def train(space_ref, dataset, data_dir, epochs, batch_size, lr, sampling, seed, 
     try:
         result = run_training(config, out, resume=resume, num_workers=num_workers, ray_address=ray_address)
     except KeyboardInterrupt:
-        from nas._app import Interrupted
+        from nas._app import Interrupted, resume_command
 
-        raise Interrupted(f"the last finished epoch is in {out / 'supernet.pt'}; continue with the same "
-                          f"command plus --resume --out {out}") from None
+        raise Interrupted(f"the last finished epoch is in {out / 'supernet.pt'}; continue with "
+                          + resume_command(click.get_current_context(), out=out, resume=True)) from None
     final = result.metrics.get("final") or {}
     click.echo(f"wrote {result.checkpoint} and {result.metrics_path}")
     if final:
