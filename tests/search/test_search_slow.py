@@ -23,10 +23,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import nas, nas_env, run
+
 pytestmark = pytest.mark.slow
 
-BIN = Path(sys.executable).parent
-NAS, RAY = BIN / "nas", BIN / "ray"
+RAY = Path(sys.executable).parent / "ray"
 
 
 @pytest.fixture(scope="module")
@@ -56,23 +57,12 @@ def supernet(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, float
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    """The subprocesses' environment: a private NAS_HOME, no Ray address from outside, one torch thread.
-
-    One thread: on a small machine shared with other jobs, two OpenMP threads that wait for each
-    other make a digits evaluation ten to twenty times slower; one thread keeps the runtime steady.
-    """
-    out = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "NAS_HOME")}
-    out.update(NAS_HOME=str(tmp_path / "nas-home"), OMP_NUM_THREADS="1")
-    return out
+    return nas_env(tmp_path)
 
 
 def _history(folder: Path) -> list[dict[str, str]]:
     with open(folder / "history.csv", newline="") as fh:
         return list(csv.DictReader(fh))
-
-
-def _run(args: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -151,7 +141,7 @@ def test_search_on_a_two_node_ray_cluster(supernet, env, tmp_path):
     path, budget, budget_ms = supernet
     out = tmp_path / "out"
     with _ray_cluster(env) as (address, ray_env):
-        result = _run([str(NAS), "search", "--device", "iphone", "--budget", budget, "--supernet", str(path),
+        result = run([*nas("search"), "--device", "iphone", "--budget", budget, "--supernet", str(path),
                        "--population", "4", "--generations", "2", "--ray-address", address,
                        "--workers", "2", "--out", str(out)], ray_env, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -193,7 +183,7 @@ def test_killed_search_resumes_to_the_uninterrupted_answer(supernet, env, tmp_pa
     path, budget, _ = supernet
 
     def command(out: Path, *extra: str) -> list[str]:
-        return [str(NAS), "search", "--device", "iphone", "--budget", budget, "--supernet", str(path),
+        return [*nas("search"), "--device", "iphone", "--budget", budget, "--supernet", str(path),
                 "--population", str(POPULATION), "--generations", str(GENERATIONS), "--seed", "1",
                 "--out", str(out), *extra]
 
@@ -218,7 +208,7 @@ def test_killed_search_resumes_to_the_uninterrupted_answer(supernet, env, tmp_pa
     written = _finished_trials(journal)
     assert KILL_AFTER <= written < POPULATION * GENERATIONS
 
-    resumed = _run(command(killed, "--resume"), env, timeout=300)
+    resumed = run(command(killed, "--resume"), env, timeout=300)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "lock" not in resumed.stderr.lower(), resumed.stderr  # a killed writer leaves no lock behind
     summary = json.loads((killed / "search.json").read_text())
@@ -230,7 +220,7 @@ def test_killed_search_resumes_to_the_uninterrupted_answer(supernet, env, tmp_pa
     assert all(r["feasible"] == "1" for r in history)
 
     fresh = tmp_path / "fresh"
-    whole = _run(command(fresh), env, timeout=300)
+    whole = run(command(fresh), env, timeout=300)
     assert whole.returncode == 0, whole.stdout + whole.stderr
     assert {r["arch"] for r in _history(fresh)} == {r["arch"] for r in history}
 
