@@ -180,11 +180,19 @@ def _complete_text(path: Path) -> str:
 
 
 def _check_header(path: Path) -> bool:
-    """True when the file exists with our header; an `InputError` when it has another one."""
+    """True when the file exists with our header; an `InputError` when it has another one.
+
+    False too for a header cut short by a crash (no newline yet, a prefix of ours): the
+    file holds nothing, and `append_measurement` starts it again.
+    """
     if not path.exists() or path.stat().st_size == 0:
         return False
-    first = path.read_text(encoding="utf-8").split("\n", 1)[0].strip()
-    if first != ",".join(COLUMNS):
+    text = path.read_text(encoding="utf-8")
+    header = ",".join(COLUMNS)
+    if "\n" not in text and header.startswith(text):
+        return False
+    first = text.split("\n", 1)[0].strip()
+    if first != header:
         raise InputError(f"{path}: not a measurements file of this version (header {first[:60]!r}); "
                          "choose another --out")
     return True
@@ -193,16 +201,15 @@ def _check_header(path: Path) -> bool:
 def append_measurement(path: str | Path, measurements: Iterable[Measurement]) -> Path:
     """Append rows (header first if the file is new), flushed and fsynced row by row.
 
-    A torn last line left by a crash is truncated away before the first append.
+    A torn last line (or header) left by a crash is truncated away before the first append.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     has_header = _check_header(path)
-    if has_header:
-        complete = _complete_text(path).encode("utf-8")
-        if len(complete) != path.stat().st_size:
-            with open(path, "r+b") as fh:
-                fh.truncate(len(complete))
+    complete = _complete_text(path).encode("utf-8") if has_header else b""
+    if path.exists() and len(complete) != path.stat().st_size:
+        with open(path, "r+b") as fh:
+            fh.truncate(len(complete))
     with open(path, "a", encoding="utf-8", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n")
         if not has_header:

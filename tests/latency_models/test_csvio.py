@@ -57,6 +57,21 @@ def test_torn_last_line_is_dropped_on_resume(digits, tmp_path):
     assert [r.arch for r in read_measurements(out, digits)] == [r.arch for r in rows]
 
 
+def test_torn_header_is_started_again(digits, tmp_path):
+    """A crash while the header of a new file was written: no rows yet, nothing to refuse."""
+    out = tmp_path / "m.csv"
+    out.write_text(",".join(COLUMNS)[:23])
+    assert resume_keys(out, digits, "cpu") == set()
+    rows = fake_measurements(digits, 2)
+    append_measurement(out, rows)
+    assert out.read_text().startswith(",".join(COLUMNS) + "\n")
+    assert [r.arch for r in read_measurements(out, digits)] == [r.arch for r in rows]
+    out.write_text("timing,notes")  # no newline, but not ours: refused, never overwritten
+    with pytest.raises(InputError, match="not a measurements file"):
+        append_measurement(out, rows)
+    assert out.read_text() == "timing,notes"
+
+
 def test_resume_into_a_file_of_another_device_or_space(digits, tmp_path):
     out = tmp_path / "m.csv"
     append_measurement(out, fake_measurements(digits, 2, device="cuda"))
