@@ -68,20 +68,16 @@ def profile(device: str, space_ref: str, count: int, seed: int, out: Path, threa
     todo, skipped = plan_profile(dev, space, count, out, seed=seed)
     if skipped:
         click.echo(f"resuming {out}: {skipped} of {skipped + len(todo)} archs already measured", err=True)
-    done = [0]
-
-    def on_result(m) -> None:
-        done[0] += 1
-        step(f"{m.latency_ms_median:.3f} ms")
-
     with progress(len(todo), f"profile {dev.name}") as step:
         try:
-            measured = run_profile(dev, space, todo, out, on_result=on_result, **options)
+            measured = run_profile(dev, space, todo, out,
+                                   on_result=lambda m: step(f"{m.latency_ms_median:.3f} ms"), **options)
         except KeyboardInterrupt:
             from nas._app import Interrupted, resume_command
 
-            raise Interrupted(f"{skipped + done[0]} of {skipped + len(todo)} archs are measured in {out}; "
-                              "continue with " + resume_command(click.get_current_context())) from None
+            left, done = plan_profile(dev, space, count, out, seed=seed)  # what the file holds now
+            raise Interrupted(f"{done} of {done + len(left)} archs are measured in {out}; continue with "
+                              + resume_command(click.get_current_context())) from None
     click.echo(f"wrote {measured} measurements to {out} "
                f"({skipped} already there, {measured + skipped} in all)")
 

@@ -1,0 +1,107 @@
+"""`nas latency profile --device cpu` killed (SIGKILL) or stopped with Ctrl-C part way, then run again.
+
+Run with `pytest -m slow tests/latency_models/test_profile_slow.py`. The file must end
+complete: the N sampled archs, each once, every row whole and parseable. The cpu device
+times archs in groups of 8 and writes a group's rows one after another, so N = 10 is two
+groups.
+"""
+
+from __future__ import annotations
+
+import csv
+import shlex
+import signal
+from pathlib import Path
+
+import pytest
+
+from latency_models.csvio import COLUMNS, arch_key, read_measurements
+from latency_models.profiling import sample_archs
+from search_space import load_space
+from tests.processes import nas, nas_env, run, start, stop, wait_for
+
+pytestmark = pytest.mark.slow
+
+N, SEED = 10, 4
+HEADER = ",".join(COLUMNS) + "\n"
+
+
+def _command(out: Path) -> list[str]:
+    return nas("latency", "profile", "--device", "cpu", "--space", "digits", "--n", N, "--seed", SEED,
+               "--repeats", 1, "--out", out)
+
+
+def _rows(out: Path) -> list[dict[str, str]]:
+    with open(out, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _complete_rows(out: Path) -> int:
+    """Data rows with their newline written (a row still being written does not count)."""
+    try:
+        data = out.read_bytes()
+    except FileNotFoundError:
+        return 0
+    return max(data.count(b"\n") - 1, 0)
+
+
+def _assert_complete(out: Path) -> None:
+    space = load_space("digits")
+    text = out.read_text()
+    assert text.startswith(HEADER) and text.endswith("\n")
+    rows = _rows(out)
+    keys = [r["arch_json"] for r in rows]
+    assert len(keys) == len(set(keys)) == N  # each arch once
+    assert set(keys) == {arch_key(a) for a in sample_archs(space, N, SEED)}
+    assert all(None not in r and all(r[c] for c in COLUMNS) for r in rows)  # no partial row
+    assert len(read_measurements(out, space, device="cpu")) == N
+
+
+def test_profile_killed_part_way_measures_every_arch_once(tmp_path):
+    env, out = nas_env(tmp_path), tmp_path / "m.csv"
+
+    # 1. the header is written, no row yet (the first group is being exported and timed)
+    proc = start(_command(out), env)
+    wait_for(proc, lambda: out.exists() and out.stat().st_size >= len(HEADER), "the header")
+    stop(proc, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL and out.read_text() == HEADER
+    # what a crash in the middle of writing the header leaves (one write(), which SIGKILL cannot
+    # split; a power cut can)
+    out.write_text(HEADER[:30])
+
+    # 2. the first group's rows are being written: kill at the first one
+    proc = start(_command(out), env)
+    wait_for(proc, lambda: _complete_rows(out) >= 1, "a measured row")
+    stop(proc, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL
+    written = _complete_rows(out)
+    assert 1 <= written < N
+    # and what a crash in the middle of the next row leaves: half of a row, no newline
+    with open(out, "a") as fh:
+        fh.write(out.read_text().splitlines()[1][:70])
+
+    # 3. run again to the end: it measures only what is missing, and drops the torn row
+    result = run(_command(out), env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert f"{written} of {N} archs already measured" in result.stderr
+    assert f"wrote {N - written} measurements" in result.stdout
+    _assert_complete(out)
+
+
+def test_ctrl_c_stops_profile_with_one_line_whose_command_finishes_it(tmp_path):
+    env, out = nas_env(tmp_path), tmp_path / "m.csv"
+    proc = start(_command(out), env)
+    wait_for(proc, lambda: _complete_rows(out) >= 1, "a measured row")
+    err = stop(proc, signal.SIGINT)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("nas latency profile: interrupted: "), err
+    assert sum("interrupted" in line for line in err.splitlines()) == 1, err
+    measured = _complete_rows(out)
+    assert f": {measured} of {N} archs are measured in {out}; continue with nas latency profile " in last
+    command = shlex.split(last.split("continue with ", 1)[1])
+    result = run(nas(*command[1:]), env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert f"wrote {N - measured} measurements" in result.stdout
+    _assert_complete(out)
