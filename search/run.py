@@ -104,10 +104,33 @@ class _Timed:
 
 def _storage(out: Path, url: str | None):
     if url and "://" in url:
-        return url
+        return _rdb_storage(url)
     from search.journal import open_journal
 
     return open_journal(Path(url) if url else out / "study.journal")
+
+
+def _rdb_storage(url: str) -> optuna.storages.RDBStorage:
+    """An RDB storage, connected now: a URL that cannot be opened is bad input, said in one line."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        raise InputError(f"--storage {url}: not a database URL (e.g. sqlite:///study.db)") from None
+    shown = parsed.render_as_string(hide_password=True)
+    if parsed.drivername.startswith("sqlite") and parsed.database in (None, "", ":memory:"):
+        raise InputError(f"--storage {shown}: an in-memory database keeps nothing to resume; "
+                         "name a file, e.g. sqlite:///study.db")
+    try:
+        return optuna.storages.RDBStorage(url)
+    except ImportError:
+        raise InputError(f"--storage {shown}: no database driver for this URL is installed") from None
+    except (SQLAlchemyError, optuna.exceptions.StorageInternalError, ValueError) as exc:
+        reason = getattr(exc, "orig", None) or exc
+        raise InputError(f"--storage {shown}: cannot open the database "
+                         f"({' '.join(str(reason).split()[:30])})") from None
 
 
 def _open_study(storage, sampler, directions: list[str], resume: bool, fingerprint: dict[str, Any]

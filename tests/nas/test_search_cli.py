@@ -93,6 +93,21 @@ def test_bad_search_input_is_one_line(checkpoint, tmp_path):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
+@pytest.mark.parametrize(("url", "words"), [
+    ("sqlite:////nonexistent/dir/x.db", ["cannot open the database", "unable to open database file"]),
+    ("postgresql://user:hunter2@nohost/x", ["postgresql://user:***@nohost/x"]),
+    ("nosuchdb://host/x", ["cannot open the database"]),
+    ("://x", ["not a database URL"]),
+    ("sqlite://", ["in-memory"]),
+])
+def test_a_storage_url_that_cannot_be_opened_is_one_line(checkpoint, reach, tmp_path, url, words):
+    budget = reach.fastest_ms + 0.4 * (reach.slowest_ms - reach.fastest_ms)
+    line = assert_bad_input(nas("search", "--device", "iphone", "--budget", f"{budget:.5f}ms",
+                                "--supernet", checkpoint, "--population", 2, "--generations", 1,
+                                "--storage", url, "--out", tmp_path / "x"), "--storage", *words)
+    assert "hunter2" not in line
+
+
 def test_ctrl_c_says_how_to_resume(checkpoint, reach, tmp_path, monkeypatch):
     import search.run
 
