@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -34,8 +34,11 @@ class LocalPool:
         self.evaluator = evaluator
         self.where = f"in process ({torch.get_num_threads()} torch threads)"
 
-    def imap(self, archs: Sequence[Arch]) -> Iterator[Scored]:
+    def imap(self, archs: Sequence[Arch], *, skip: Callable[[Arch], bool] | None = None) -> Iterator[Scored]:
+        """Each arch's score, in order; an arch for which `skip` says True when its turn comes is left out."""
         for arch in archs:
+            if skip is not None and skip(arch):
+                continue
             start = time.perf_counter()
             accuracy = self.evaluator(arch)
             yield arch, accuracy, time.perf_counter() - start
@@ -102,8 +105,11 @@ class RayPool:
         gpu_note = f", {places.count('cuda')} on GPU" if "cuda" in places else ""
         self.where = f"{n} Ray actors ({'cluster ' + address if address else 'local Ray'}{gpu_note})"
 
-    def imap(self, archs: Sequence[Arch]) -> Iterator[Scored]:
-        """Chunks go to whichever actor is free, two queued per actor so none waits for the driver."""
+    def imap(self, archs: Sequence[Arch], *, skip: Callable[[Arch], bool] | None = None) -> Iterator[Scored]:
+        """Chunks go to whichever actor is free, two queued per actor so none waits for the driver.
+
+        `skip` is asked about each arch when its chunk is sent; those it says True for are left out.
+        """
         import ray
 
         if not archs:
@@ -114,11 +120,14 @@ class RayPool:
         inflight: dict[Any, int] = {}
 
         def submit(actor: int) -> None:
-            if chunks:
+            while chunks:
                 index, chunk = chunks.popleft()
-                sent[index] = chunk
-                ref = self._actors[actor].evaluate.remote(index, [a.to_dict() for a in chunk])
-                inflight[ref] = actor
+                chunk = [a for a in chunk if skip is None or not skip(a)]
+                if chunk:
+                    sent[index] = chunk
+                    ref = self._actors[actor].evaluate.remote(index, [a.to_dict() for a in chunk])
+                    inflight[ref] = actor
+                    return
 
         for actor in range(len(self._actors)):
             submit(actor)

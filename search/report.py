@@ -53,9 +53,14 @@ def rows(space: SearchSpace, candidates: Sequence[Candidate], budget_ms: float) 
 
 
 def best_candidate(candidates: Sequence[Candidate], budget_ms: float) -> Candidate | None:
-    """The most accurate candidate within budget; ties go to the faster, then the earlier."""
+    """The most accurate candidate within budget; ties go to the faster, then the earlier generation.
+
+    The last tie-break is the arch itself, not the trial number: runs that share a study, or a
+    resumed run, write the same candidates in another order and must pick the same one.
+    """
     feasible = [c for c in candidates if c.latency_ms <= budget_ms]
-    return min(feasible, key=lambda c: (-c.accuracy, c.latency_ms, c.number)) if feasible else None
+    return min(feasible, key=lambda c: (-c.accuracy, c.latency_ms, c.generation,
+                                        json.dumps(c.arch.to_dict(), sort_keys=True))) if feasible else None
 
 
 def pareto_rows(table: Sequence[Row]) -> list[Row]:

@@ -41,6 +41,7 @@ __all__ = ["STRATEGIES", "SearchResult", "SearchSettings", "run_search"]
 
 STRATEGIES = ("evolution", "random", "nsga2")
 STUDY_NAME = "vit-nas-search"
+RUN_KEY = "vitnas:run"  # a trial's system attribute: the lane (`_lane`) of the run that evaluated it
 
 
 @dataclass(frozen=True)
@@ -284,34 +285,91 @@ def _sampler(settings: SearchSettings, space: SearchSpace, predict: _Timed, reac
     return None  # nsga2: made once the study's trial count is known (its seed depends on it)
 
 
+class _SharedGenerations:
+    """The study's completed trials by generation, read again each time: other runs may add theirs.
+
+    Runs that share one study (one --storage, the way two machines would) each walk a
+    generation's archs in an order of their own (`_walk`), skip those another run has
+    recorded, and record only what no run has. They meet in the middle of a generation
+    instead of evaluating it twice, and since a subnet's top-1 does not depend on who
+    computes it, every run ends each generation with the same candidates and so proposes
+    the same next one as a run alone would. The first trial of an arch in a generation
+    counts (the journal orders every run's writes the same way for all readers).
+    """
+
+    def __init__(self, study: optuna.Study, space: SearchSpace, predict: _Timed) -> None:
+        self.study, self.space, self.predict = study, space, predict
+        self._read = 0
+        self._by_generation: dict[int, dict[Arch, Candidate]] = {}
+
+    def scored(self, g: int) -> dict[Arch, Candidate]:
+        """Generation `g`'s candidates recorded so far, by any run."""
+        trials = self.study.get_trials(deepcopy=False)  # the evolution driver adds finished trials only
+        new, self._read = trials[self._read:], len(trials)
+        for t in new:
+            gen = t.system_attrs.get(GENERATION_KEY)
+            if t.state != TrialState.COMPLETE or gen is None:
+                continue
+            arch = decode(self.space, t.params, give_mixer=True)
+            lat = t.user_attrs.get("latency_ms")
+            if lat is None:
+                lat = float(self.predict([arch])[0])
+            self._by_generation.setdefault(int(gen), {}).setdefault(
+                arch, Candidate(arch, float(t.values[0]), float(lat), int(gen), t.number))
+        return self._by_generation.get(g, {})
+
+
+_GOLDEN = (5 ** 0.5 - 1) / 2
+
+
+def _lane(study: optuna.Study) -> int:
+    """This run's place (0, 1, 2, ...) among the runs that have worked on the study, itself included."""
+    import os
+    import socket
+    import uuid
+
+    key = f"run:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    study.set_user_attr(key, time.strftime("%Y-%m-%dT%H:%M:%S"))
+    return [k for k in study.user_attrs if k.startswith("run:")].index(key)
+
+
+def _walk(archs: list[Arch], lane: int) -> list[Arch]:
+    """The order in which run `lane` evaluates: lane 0 forward from the first arch, lane 1 backward
+    from the last, lanes 2 and 3 the same from another point (golden-ratio steps), and so on."""
+    shift = int(len(archs) * ((lane // 2) * _GOLDEN % 1.0))
+    order = archs[shift:] + archs[:shift]
+    return order[::-1] if lane % 2 else order
+
+
 def _run_generations(study: optuna.Study, sampler, settings: SearchSettings, space: SearchSpace,
                      predict: _Timed, pool, on_generation) -> float:
     """Evolution / random: a generation at a time, one storage write per finished evaluation.
 
-    The storage is read once; after that the history is kept in memory, in step with what
-    the recorder writes.
+    A generation's archs already in the study (a resumed run's, another run's) are not
+    evaluated again; see `_SharedGenerations` for runs that share the study.
     """
     dists = distributions(space)
-    past = history(study, space, predict)
-    number = len(study.trials)
+    shared, lane = _SharedGenerations(study, space, predict), _lane(study)
+    past: list[Candidate] = []
     eval_s = 0.0
     for g in range(settings.generations):
-        archs = sampler.generation(g, [c for c in past if c.generation < g])
-        done = {c.arch for c in past if c.generation == g}
-        todo = [a for a in archs if a not in done]
+        archs = list(dict.fromkeys(sampler.generation(g, past)))
+        todo = _walk([a for a in archs if a not in shared.scored(g)], lane)
         lats = dict(zip(todo, predict(todo), strict=True)) if todo else {}
         with TrialRecorder(study) as recorder:
-            for arch, accuracy, seconds in pool.imap(todo):
+            for arch, accuracy, seconds in pool.imap(todo, skip=lambda a, g=g: a in shared.scored(g)):
+                eval_s += seconds / pool.parallelism
+                if arch in shared.scored(g):
+                    continue  # another run recorded it while this one evaluated it
                 lat = float(lats[arch])
                 recorder.record(optuna.trial.create_trial(
                     params=encode(space, arch), distributions=dists, value=accuracy,
-                    system_attrs={GENERATION_KEY: g}, user_attrs={"latency_ms": lat},
+                    system_attrs={GENERATION_KEY: g, RUN_KEY: lane}, user_attrs={"latency_ms": lat},
                     constraints={"latency_ms": lat - settings.budget_ms}))
-                past.append(Candidate(arch, accuracy, lat, g, number))
-                number += 1
-                eval_s += seconds / pool.parallelism
-            if on_generation is not None:
-                on_generation(g, len(past), best_candidate(past, settings.budget_ms))
+        scored = shared.scored(g)  # the recorder has written this run's trials
+        past += [scored[a] for a in archs]
+        if on_generation is not None:
+            on_generation(g, len(past), best_candidate(past, settings.budget_ms))
     return eval_s
 
 

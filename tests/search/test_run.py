@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 
 import pytest
@@ -85,8 +86,8 @@ def test_a_stopped_search_resumes_to_the_uninterrupted_answer(checkpoint, reach,
     calls = {"n": 0}
     original = LocalPool.imap
 
-    def dying(self, archs):
-        for item in original(self, archs):
+    def dying(self, archs, **kwargs):
+        for item in original(self, archs, **kwargs):
             calls["n"] += 1
             if calls["n"] == 10:  # mid-way through the second generation
                 raise KeyboardInterrupt
@@ -106,7 +107,9 @@ def test_a_stopped_search_resumes_to_the_uninterrupted_answer(checkpoint, reach,
     assert len({r["arch"] for r in cut}) == len(cut)
     if strategy != "nsga2":  # NSGA-II's draws after a resume come from a re-derived seed
         assert {r["arch"] for r in cut} == {r["arch"] for r in full}
-        assert resumed.best.candidate == whole.best.candidate
+        # the same answer; its trial number depends on the order the runs wrote their trials
+        assert dataclasses.replace(resumed.best.candidate, number=0) == \
+            dataclasses.replace(whole.best.candidate, number=0)
 
 
 def test_nothing_to_resume_and_bad_settings(checkpoint, reach, tmp_path):
