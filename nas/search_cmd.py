@@ -130,7 +130,7 @@ def search(device: str, budget: str, space_ref: str | None, supernet: Path | Non
     click.echo(f"best: top-1 {best.candidate.accuracy:.3f} (validation, inherited weights) at "
                f"{best.candidate.latency_ms:.4g} ms predicted on {device} (budget {budget_ms:g} ms), "
                f"{best.macs / 1e6:.2f} M MACs, {best.params / 1e3:.1f} k params")
-    resumed = (f" ({result.evaluations - result.resumed_evaluations} in this run, the rest resumed)"
+    resumed = (f" ({result.evaluations - result.resumed_evaluations} in this run, the rest already stored)"
                if result.resumed_evaluations else "")
     click.echo(f"{result.evaluations} archs evaluated{resumed} in {result.timings['search_s']:.1f} s "
                f"({result.timings['candidates_per_s']:.1f}/s, {result.where})")

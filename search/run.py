@@ -83,7 +83,7 @@ class SearchResult:
     binds: bool
     reach: LatencyRange
     evaluations: int
-    resumed_evaluations: int
+    resumed_evaluations: int  # in the study but not evaluated by this run: resumed, or another run's
     timings: dict[str, float]
     where: str
     files: dict[str, Path]
@@ -228,9 +228,10 @@ def run_search(
     loop_start = time.perf_counter()
     try:
         if settings.strategy == "nsga2":
-            eval_s = _run_nsga2(study, settings, space, predict, pool, on_generation)
+            eval_s, recorded = _run_nsga2(study, settings, space, predict, pool, on_generation), None
         else:
-            eval_s = _run_generations(study, sampler, settings, space, predict, pool, on_generation)
+            eval_s, recorded = _run_generations(study, sampler, settings, space, predict, pool,
+                                                on_generation)
         search_s = time.perf_counter() - loop_start
     finally:
         pool.close()  # stopping Ray's actors is teardown, not search time
@@ -240,19 +241,25 @@ def run_search(
         "orchestration_s": max(0.0, search_s - busy),
         "orchestration_fraction": max(0.0, search_s - busy) / search_s if search_s else 0.0,
     }
-    result = _write_results(study, settings, space, predict, out, supernet, sha, reach, timings, resumed,
-                            pool.where)
+    result = _write_results(study, settings, space, predict, out, supernet, sha, reach, timings,
+                            resumed if recorded is None else None, pool.where, recorded=recorded)
     write_json(result.files["summary"], _summary(result, settings, space, supernet, sha, n_images))
     return result
 
 
 def _write_results(study: optuna.Study, settings: SearchSettings, space: SearchSpace, predict: _Timed,
                    out: Path, supernet: Path, sha: str, reach: LatencyRange, timings: dict[str, float],
-                   resumed: int, where: str) -> SearchResult:
-    """best.yaml, history.csv, pareto.csv and pareto.png, from everything the study holds."""
+                   resumed: int | None, where: str, *, recorded: int | None = None) -> SearchResult:
+    """best.yaml, history.csv, pareto.csv and pareto.png, from everything the study holds.
+
+    `resumed`: the candidates this run did not evaluate, or None to count them as those it
+    did not record (`recorded`), which also leaves out those of runs sharing the study.
+    """
     start = time.perf_counter()
     budget = settings.budget_ms
     candidates = _candidates(study, space, predict)
+    if resumed is None:
+        resumed = max(0, len(candidates) - (recorded or 0))
     table = rows(space, candidates, budget)
     best_c = best_candidate(candidates, budget)
     if best_c is None:
@@ -342,8 +349,10 @@ def _walk(archs: list[Arch], lane: int) -> list[Arch]:
 
 
 def _run_generations(study: optuna.Study, sampler, settings: SearchSettings, space: SearchSpace,
-                     predict: _Timed, pool, on_generation) -> float:
+                     predict: _Timed, pool, on_generation) -> tuple[float, int]:
     """Evolution / random: a generation at a time, one storage write per finished evaluation.
+
+    Returns the seconds spent evaluating and the number of trials this run recorded.
 
     A generation's archs already in the study (a resumed run's, another run's) are not
     evaluated again; see `_SharedGenerations` for runs that share the study.
@@ -351,7 +360,7 @@ def _run_generations(study: optuna.Study, sampler, settings: SearchSettings, spa
     dists = distributions(space)
     shared, lane = _SharedGenerations(study, space, predict), _lane(study)
     past: list[Candidate] = []
-    eval_s = 0.0
+    eval_s, recorded = 0.0, 0
     for g in range(settings.generations):
         archs = list(dict.fromkeys(sampler.generation(g, past)))
         todo = _walk([a for a in archs if a not in shared.scored(g)], lane)
@@ -366,11 +375,12 @@ def _run_generations(study: optuna.Study, sampler, settings: SearchSettings, spa
                     params=encode(space, arch), distributions=dists, value=accuracy,
                     system_attrs={GENERATION_KEY: g, RUN_KEY: lane}, user_attrs={"latency_ms": lat},
                     constraints={"latency_ms": lat - settings.budget_ms}))
+                recorded += 1
         scored = shared.scored(g)  # the recorder has written this run's trials
         past += [scored[a] for a in archs]
         if on_generation is not None:
             on_generation(g, len(past), best_candidate(past, settings.budget_ms))
-    return eval_s
+    return eval_s, recorded
 
 
 def _run_nsga2(study: optuna.Study, settings: SearchSettings, space: SearchSpace, predict: _Timed, pool,

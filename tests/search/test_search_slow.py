@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import nas, nas_env, run
+from tests.processes import finish, nas, nas_env, run, start, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -223,6 +223,57 @@ def test_killed_search_resumes_to_the_uninterrupted_answer(supernet, env, tmp_pa
     whole = run(command(fresh), env, timeout=300)
     assert whole.returncode == 0, whole.stdout + whole.stderr
     assert {r["arch"] for r in _history(fresh)} == {r["arch"] for r in history}
+
+
+# ---------------------------------------------------------------------------------------------
+# two searches at once on one shared study, the way two machines would share it
+# ---------------------------------------------------------------------------------------------
+
+SHARED_POPULATION, SHARED_GENERATIONS = 24, 16
+
+
+def test_two_searches_share_one_journal_study(supernet, env, tmp_path):
+    """The second run joins (--resume) while the first is mid-way; both end with the answer of a lone run."""
+    import optuna
+
+    from search.journal import open_journal
+    from search.run import RUN_KEY, STUDY_NAME
+    from search.samplers import GENERATION_KEY
+
+    path, budget, _ = supernet
+    journal = tmp_path / "shared" / "study.journal"
+
+    def command(out: Path, storage: Path, *extra: str) -> list[str]:
+        return [*nas("search"), "--device", "iphone", "--budget", budget, "--supernet", str(path),
+                "--population", str(SHARED_POPULATION), "--generations", str(SHARED_GENERATIONS),
+                "--seed", "2", "--storage", str(storage), "--out", str(out), *extra]
+
+    first = start(command(tmp_path / "a", journal), env)
+    wait_for(first, lambda: _finished_trials(journal) >= 1, "the first run's first trial")
+    second = start(command(tmp_path / "b", journal, "--resume"), env)
+    errors = finish(first), finish(second)
+    assert (first.returncode, second.returncode) == (0, 0), errors
+
+    study = optuna.load_study(study_name=STUDY_NAME, storage=open_journal(journal))
+    trials = study.get_trials()
+    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    keys = [(t.system_attrs[GENERATION_KEY], json.dumps(t.params, sort_keys=True)) for t in trials]
+    total = SHARED_POPULATION * SHARED_GENERATIONS
+    assert len(set(keys)) == total  # every generation complete
+    # they met in the middle of each generation: at most one arch of it recorded twice
+    assert len(keys) - total <= SHARED_GENERATIONS, len(keys)
+    by_run = {lane: sum(t.system_attrs[RUN_KEY] == lane for t in trials) for lane in (0, 1)}
+    assert by_run[0] > 0 and by_run[1] > 0 and sum(by_run.values()) == len(trials), by_run
+    for out, lane in (("a", 0), ("b", 1)):  # each run counts what it evaluated, not the other's work
+        summary = json.loads((tmp_path / out / "search.json").read_text())
+        assert summary["evaluations"] == total and summary["evaluations_this_run"] == by_run[lane]
+
+    alone = run(command(tmp_path / "alone", tmp_path / "alone.journal"), env, timeout=300)
+    assert alone.returncode == 0, alone.stderr
+    answer = {r["arch"] for r in _history(tmp_path / "alone")}
+    for out in ("a", "b"):
+        assert {r["arch"] for r in _history(tmp_path / out)} == answer
+        assert (tmp_path / out / "best.yaml").read_text() == (tmp_path / "alone" / "best.yaml").read_text()
 
 
 def test_ray_pool_scores_exactly_what_the_local_evaluator_scores(supernet):
