@@ -83,7 +83,8 @@ def _ensure_predictor(device: str, supernet: Path) -> None:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (default: runs/search/<device>-<budget>-<time>).")
-@click.option("--resume", is_flag=True, help="Continue the search stored in --out (or --storage).")
+@click.option("--resume", is_flag=True, help="Continue the search stored in --out (or --storage); "
+              "with a --storage another run is using (same settings), join it.")
 @click.option("--workers", type=click.IntRange(1, None), help="Evaluate on this many Ray actors.")
 @click.option("--ray-address", help="Evaluate on this running Ray cluster (`ray start --head`).")
 @click.option("--storage", help="Optuna storage: a journal file path, or an RDB URL such as "

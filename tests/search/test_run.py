@@ -146,3 +146,43 @@ def test_journal_survives_a_cut_record_and_a_dead_lock_holder(tmp_path):
     study = optuna.create_study(storage=storage, study_name="s")
     study.add_trial(optuna.trial.create_trial(value=1.0))
     assert len(optuna.load_study(study_name="s", storage=open_journal(path)).trials) == 1
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 24])
+def test_runs_sharing_a_study_walk_a_generation_in_orders_that_meet_once(space, n):
+    """Lanes 0 and 1 go opposite ways; every lane's walk is the whole generation, each arch once."""
+    import numpy as np
+
+    from search.run import _walk
+
+    rng = np.random.default_rng(n)
+    archs = list(dict.fromkeys(space.sample(rng) for _ in range(n)))
+    assert len(archs) == n
+    walks = [_walk(archs, lane) for lane in range(5)]
+    assert all(sorted(map(repr, w)) == sorted(map(repr, archs)) for w in walks)
+    assert walks[0] == archs and walks[1] == archs[::-1]
+    assert walks[2] == walks[3][::-1]
+
+
+def test_local_pool_asks_skip_when_each_arch_comes_up(checkpoint, space):
+    import numpy as np
+
+    from search.data import validation_data
+    from search.evaluator import AccuracyEvaluator
+    from supernet.checkpoint import load_supernet
+
+    model, data = load_supernet(checkpoint)
+    images, labels = validation_data(data["train_config"], space, limit=20)
+    rng = np.random.default_rng(5)
+    archs = list(dict.fromkeys(space.sample(rng) for _ in range(4)))
+    assert len(archs) == 4
+    done: set[Arch] = set()
+
+    def skip(arch: Arch) -> bool:  # another run took the second arch once the first was scored
+        return arch in done
+
+    scored = []
+    for arch, _, _ in LocalPool(AccuracyEvaluator(model, images, labels)).imap(archs, skip=skip):
+        scored.append(arch)
+        done.add(archs[1])
+    assert scored == [archs[0], *archs[2:]]
