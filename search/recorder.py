@@ -20,11 +20,18 @@ __all__ = ["TrialRecorder"]
 
 
 class TrialRecorder:
-    """`record(trial)` queues a finished trial for `study.add_trial`; use as a context manager."""
+    """`record(trial)` queues a finished trial for `study.add_trial`; use as a context manager.
+
+    At most `PENDING` trials wait: when the storage writes slower than trials come (an RDB
+    server, sqlite with two writers), `record` waits too, so what other runs sharing the study
+    can see lags this run's evaluations by a few trials, not by a growing queue.
+    """
+
+    PENDING = 2
 
     def __init__(self, study: optuna.Study) -> None:
         self.study = study
-        self._queue: queue.Queue[FrozenTrial | None] = queue.Queue()
+        self._queue: queue.Queue[FrozenTrial | None] = queue.Queue(maxsize=self.PENDING)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._drain, name="trial-recorder", daemon=True)
         self._thread.start()
