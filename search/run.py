@@ -330,14 +330,20 @@ _GOLDEN = (5 ** 0.5 - 1) / 2
 
 
 def _lane(study: optuna.Study) -> int:
-    """This run's place (0, 1, 2, ...) among the runs that have worked on the study, itself included."""
+    """This run's place (0, 1, 2, ...) among the runs that have worked on the study: how many came before.
+
+    Counted before this run signs in, so it does not depend on the order a storage lists
+    attributes in (an RDB sorts them by name); runs that start at the same instant may share
+    a lane, and then only meet more often.
+    """
     import os
     import socket
     import uuid
 
-    key = f"run:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-    study.set_user_attr(key, time.strftime("%Y-%m-%dT%H:%M:%S"))
-    return [k for k in study.user_attrs if k.startswith("run:")].index(key)
+    before = sum(k.startswith("run:") for k in study.user_attrs)
+    study.set_user_attr(f"run:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}",
+                        time.strftime("%Y-%m-%dT%H:%M:%S"))
+    return before
 
 
 def _walk(archs: list[Arch], lane: int) -> list[Arch]:
