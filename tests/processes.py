@@ -42,18 +42,21 @@ def run(args: list[str], env: dict[str, str], timeout: float) -> subprocess.Comp
 
 
 def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
-    """A background run whose stderr is kept; SIGINT reaches it as Ctrl-C would (default handler).
+    """A background run whose stderr is kept, and which takes SIGINT as Ctrl-C (KeyboardInterrupt).
 
-    A new session keeps a signal meant for it away from pytest, and undoes a shell's
-    "ignore SIGINT" for background jobs, which a child would otherwise inherit.
+    Its own session keeps a signal meant for it away from pytest. A child inherits an
+    ignored SIGINT (a shell ignores it for its background jobs, pytest's included) but not a
+    handler, which exec resets to the default: so while it starts, SIGINT has a handler here.
     """
-    return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True,
-                            preexec_fn=_default_sigint)  # noqa: PLW1509 - the tests start no threads
-
-
-def _default_sigint() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        return subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def wait_for(proc: subprocess.Popen[str], ready: Callable[[], bool], what: str, timeout: float = 120,
