@@ -177,13 +177,15 @@ class EvolutionSampler(GenerationalSampler):
 
     def __init__(self, space: SearchSpace, predict: Predict, budget_ms: float, *, population: int = 32,
                  seed: int = 0, fastest_ms: float | None = None, slowest_ms: float | None = None,
-                 parents: int | None = None, mutation_prob: float = 0.1) -> None:
+                 parents: int | None = None, mutation_prob: float = 0.1, immigrants: float = 0.25) -> None:
         super().__init__(space, predict, budget_ms, population=population, seed=seed, fastest_ms=fastest_ms,
                          slowest_ms=slowest_ms)
         self.parents = parents if parents is not None else max(2, population // 4)
         if self.parents < 1:
             raise ValueError(f"parents: {parents} must be at least 1")
-        self.mutation_prob = mutation_prob
+        if not 0.0 <= immigrants < 1.0:
+            raise ValueError(f"immigrants: {immigrants} must be in [0, 1)")
+        self.mutation_prob, self.immigrants = mutation_prob, immigrants
 
     def _propose(self, g: int, past: list[Candidate], rng: np.random.Generator) -> list[Arch]:
         seen = {c.arch for c in past}
@@ -193,13 +195,14 @@ class EvolutionSampler(GenerationalSampler):
         top = sorted(feasible, key=_rank)[: self.parents]
         children: list[Arch] = []
         taken = set(seen)
+        bred = self.population - int(self.immigrants * self.population)
         for _ in range(8):
-            need = self.population - len(children)
+            need = bred - len(children)
             if need <= 0:
                 break
             raw = [self._child(top, i < (need + 1) // 2, rng) for i in range(2 * need)]
             for proposal, lat in zip(raw, np.asarray(self.predict(raw), dtype=float), strict=True):
-                if len(children) >= self.population:
+                if len(children) >= bred:
                     break
                 child: Arch | None = proposal
                 if lat > self.budget_ms:
