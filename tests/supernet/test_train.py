@@ -122,6 +122,23 @@ def _one_line_exit_2(args, tmp_path):
     return lines[0]
 
 
+@pytest.mark.parametrize(("settings", "message"), [
+    (5, "expected a mapping"),
+    ({"epochs": "60"}, "epochs: expected an integer"),
+    ({"val_fraction": None}, "val_fraction: a training setting without a value"),
+    ({"data_dir": 5}, "data_dir: expected a non-empty string"),
+    ({"seed": 0.0}, "seed: expected an integer"),
+    ({"distill": "yes"}, "distill: expected true or false"),
+    ({"lr": float("nan")}, "lr: expected a finite number"),
+])
+def test_training_settings_from_a_file_are_type_checked(settings, message):
+    """Found by tests/nas/test_fuzz_inputs.py: a checkpoint's train_config of wrong types was a TypeError."""
+    data = {**TrainConfig().to_dict(), **settings} if isinstance(settings, dict) else settings
+    with pytest.raises(InputError, match=message):
+        TrainConfig.from_dict(data)
+    assert TrainConfig.from_dict(TrainConfig().to_dict()) == TrainConfig()
+
+
 def test_cli_bad_input(tmp_path):
     assert "missing" in _one_line_exit_2(
         ["train", "--dataset", "fashion-mnist", "--data-dir", str(tmp_path / "missing"),
