@@ -48,7 +48,9 @@ def read_weights_only(path: str | Path, error: type[InputError], what: str) -> A
         raise error(f"{p}: refused: not loadable as tensors and plain data (damaged, or holding "
                     "objects that would run code when unpickled)") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, struct.error,
-            AssertionError) as exc:
+            AssertionError, LookupError, TypeError, AttributeError, OverflowError, MemoryError) as exc:
+        # torch's weights-only unpickler reports damaged bytes as whatever its stack or memo
+        # lookups hit (an unmatched TUPLE is an IndexError, a BINGET of no memo entry a KeyError)
         raise error(f"{p}: not a readable {what} file (damaged or truncated: {type(exc).__name__})") from None
 
 

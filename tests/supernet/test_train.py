@@ -81,6 +81,20 @@ def test_damaged_and_unsafe_checkpoints_are_refused(tmp_path):
         load_checkpoint(evil)
 
 
+@pytest.mark.parametrize("raw", [b"t.", b"h\x05.", b"}q\x00(X\x01\x00\x00\x00a\x85R."],
+                         ids=["unmatched-tuple", "missing-memo", "short-stack"])
+def test_damaged_pickle_streams_are_checkpoint_errors(tmp_path, raw):
+    """Found by tests/nas/test_fuzz_inputs.py: torch's weights-only unpickler raised IndexError / KeyError."""
+    from supernet.subnet_file import SubnetFileError, load_subnet
+
+    path = tmp_path / "damaged.pt"
+    path.write_bytes(raw)
+    with pytest.raises(CheckpointError, match="damaged or truncated"):
+        load_checkpoint(path)
+    with pytest.raises(SubnetFileError, match="damaged or truncated"):
+        load_subnet(path)
+
+
 def test_samplers_are_deterministic_and_stay_in_band():
     space = load_space("digits")
     for mode in ("uniform", "complexity", "performance"):
