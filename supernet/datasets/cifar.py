@@ -77,7 +77,8 @@ def _load_npz(path: Path, limit: int | None) -> RawData:
     except DataError:
         raise
     except NPZ_ERRORS as err:
-        raise DataError(f"{path}: not a readable .npz of plain arrays ({type(err).__name__}: {err})") from None
+        raise DataError(f"{path}: not a readable .npz of plain arrays "
+                        f"({type(err).__name__}: {err})") from None
     if "x_train" in arrays:
         return _from_arrays(arrays, limit, f"uint8 arrays from {path}")
     y_train = arrays["y_train"][:limit]

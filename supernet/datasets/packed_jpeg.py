@@ -45,7 +45,8 @@ def _decode_cached(
         with np.load(path, allow_pickle=False) as npz:
             blob, offsets = npz[f"{split}_jpeg"], npz[f"{split}_offsets"]
     except NPZ_ERRORS as err:
-        raise DataError(f"{where}: not a readable .npz of plain arrays ({type(err).__name__}: {err})") from None
+        raise DataError(f"{where}: not a readable .npz of plain arrays "
+                        f"({type(err).__name__}: {err})") from None
     _check_offsets(offsets, blob, where)
     n = len(offsets) - 1 if count is None else min(count, len(offsets) - 1)
     data = blob.tobytes()
