@@ -13,7 +13,7 @@ import torch
 
 from search_space import SearchSpace
 from search_space.errors import InputError
-from search_space.files import write_bytes_atomic
+from search_space.files import path_exists, write_bytes_atomic
 
 __all__ = ["CHECKPOINT_VERSION", "CheckpointError", "load_checkpoint", "load_supernet", "read_weights_only",
            "save_checkpoint"]
@@ -40,7 +40,7 @@ def read_weights_only(path: str | Path, error: type[InputError], what: str) -> A
     torch reports as any of several exception types) say so.
     """
     p = Path(path)
-    if not p.is_file():
+    if not path_exists(p) or not p.is_file():
         raise error(f"{p}: no such {what} file")
     try:
         return torch.load(p, map_location="cpu", weights_only=True)

@@ -173,6 +173,13 @@ def test_load_space_missing_path():
         load_space("configs/nowhere/digits")
 
 
+@pytest.mark.parametrize("ref", ["x" * 300, "x" * 300 + ".yaml", "a\x00b", "a\x00b.yaml"])
+def test_load_space_of_a_string_no_file_system_holds(ref):
+    """Found by fuzzing: a name too long for a path (ENAMETOOLONG) was an OSError (exit 1)."""
+    with pytest.raises(InputError, match=r"no such file|not a built-in space"):
+        load_space(ref)
+
+
 def test_load_space_unknown_name_lists_the_builtins():
     with pytest.raises(InputError) as info:
         load_space("no-such-space")
