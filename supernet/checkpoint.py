@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import pickle
 import struct
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -43,7 +44,9 @@ def read_weights_only(path: str | Path, error: type[InputError], what: str) -> A
     if not path_exists(p) or not p.is_file():
         raise error(f"{p}: no such {what} file")
     try:
-        return torch.load(p, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a damaged header makes torch warn (an unknown protocol) first
+            warnings.simplefilter("ignore")
+            return torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         raise error(f"{p}: refused: not loadable as tensors and plain data (damaged, or holding "
                     "objects that would run code when unpickled)") from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -93,6 +94,17 @@ def test_damaged_pickle_streams_are_checkpoint_errors(tmp_path, raw):
         load_checkpoint(path)
     with pytest.raises(SubnetFileError, match="damaged or truncated"):
         load_subnet(path)
+
+
+def test_a_damaged_header_is_one_error_and_no_warning(tmp_path):
+    """Found by fuzzing: torch warned about an unknown pickle protocol on stderr before failing."""
+    path = tmp_path / "damaged.pt"
+    path.write_bytes(b"\x80\xe1K\x01.")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(CheckpointError, match="damaged"):
+            load_checkpoint(path)
+    assert caught == []
 
 
 def test_samplers_are_deterministic_and_stay_in_band():
