@@ -243,6 +243,7 @@ def evaluate_target(target: str | Path, *, data_dir: str | Path | None = None) -
     from search.data import evaluation_data
     from supernet import extract, load_subnet
     from supernet.checkpoint import load_supernet
+    from supernet.train_config import TrainConfig
 
     target = Path(target)
     if path_exists(target) and target.is_dir():
@@ -258,7 +259,7 @@ def evaluate_target(target: str | Path, *, data_dir: str | Path | None = None) -
     if data_dir is not None:
         train_config = {**train_config, "data_dir": str(data_dir)}
     splits = evaluation_data(train_config, net.input_spec)
-    return {"target": str(target), "dataset": train_config["dataset"],
+    return {"target": str(target), "dataset": TrainConfig.from_dict(train_config).dataset,
             **{f"{name}_top1": _top1(net, *split) for name, split in splits.items()},
             **{f"{name}_images": int(split[0].shape[0]) for name, split in splits.items()}}
 
