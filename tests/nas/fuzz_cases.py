@@ -522,7 +522,7 @@ def _cifar(rnd: random.Random, root: Path) -> None:
         op = rnd.randrange(6)
         if op == 0:
             del arrays[key]
-        elif op == 1:
+        elif op == 1 and arrays[key].dtype.kind in "iuf":
             arrays[key] = arrays[key].astype(rnd.choice((np.float32, np.int64, np.int8)))
         elif op == 2:
             arrays[key] = arrays[key].reshape(-1)[: rnd.randint(0, 50)]
