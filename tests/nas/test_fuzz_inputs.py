@@ -23,7 +23,7 @@ from latency_models import parse_duration_ms
 from search_space.errors import InputError
 from tests.nas.fuzz_cases import KINDS, PWNED, Bases, budget_args, judge, make_case, run_nas
 
-FAST, SLOW = 30, 300
+FAST, SLOW = 60, 400
 _SETTINGS = {"deadline": None, "suppress_health_check": [HealthCheck.function_scoped_fixture,
                                                         HealthCheck.too_slow]}
 
