@@ -103,11 +103,31 @@ class _Timed:
 
 
 def _storage(out: Path, url: str | None):
+    """The study's storage: an RDB URL (opened here, so that a bad one is an `InputError`), else a
+    journal file (`OUT/study.journal` by default)."""
     if url and "://" in url:
-        return url
+        return _open_rdb(url)
     from search.journal import open_journal
 
     return open_journal(Path(url) if url else out / "study.journal")
+
+
+def _open_rdb(url: str) -> optuna.storages.RDBStorage:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        parsed = make_url(url)
+    except (SQLAlchemyError, ValueError) as exc:
+        raise InputError(f"--storage {url!r}: not a database URL ({exc})") from None
+    if parsed.get_backend_name() == "sqlite" and parsed.database in (None, "", ":memory:"):
+        raise InputError(f"--storage {url!r}: an in-memory database does not keep the search; "
+                         "name a file, e.g. sqlite:///study.db")
+    try:
+        return optuna.storages.RDBStorage(url)
+    except (SQLAlchemyError, ImportError, OSError, ValueError) as exc:
+        first = str(exc).splitlines()[0][:200] if str(exc) else ""
+        raise InputError(f"--storage {url!r}: cannot open it ({type(exc).__name__}: {first})") from None
 
 
 def _open_study(storage, sampler, directions: list[str], resume: bool, fingerprint: dict[str, Any]

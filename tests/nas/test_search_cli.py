@@ -93,6 +93,20 @@ def test_bad_search_input_is_one_line(checkpoint, tmp_path):
     optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
+@pytest.mark.parametrize(("url", "word"), [
+    ("foo://bar", "cannot open it"),              # no such SQLAlchemy dialect
+    ("mysql://nobody@127.0.0.1:1/x", "cannot open it"),  # no driver installed
+    ("://", "not a database URL"),
+    ("sqlite://", "in-memory"),                   # the search failed at its first commit
+    ("sqlite:///:memory:", "in-memory"),
+    ("sqlite:///{tmp}/no/such/folder/study.db", "cannot open it"),
+])
+def test_bad_storage_url_is_one_line(checkpoint, tmp_path, url, word):
+    """Found by probing what fuzzing left out: these were SQLAlchemy / ImportError tracebacks (exit 1)."""
+    assert_bad_input(nas("search", "--device", "iphone", "--budget", "2ms", "--supernet", checkpoint,
+                         "--out", tmp_path / "run", "--storage", url.format(tmp=tmp_path)), "--storage", word)
+
+
 def test_ctrl_c_says_how_to_resume(checkpoint, reach, tmp_path, monkeypatch):
     import search.run
 
