@@ -1,14 +1,14 @@
 """Robustness: thousands of malformed user inputs of every kind through the real `nas` entry point.
 
-    python bench/robustness.py              # 6,400 seeded cases, about 3 minutes on 2 cores
+    python bench/robustness.py              # 6,700 seeded cases, about 5 minutes on 2 cores
     python bench/robustness.py --scale 0.1  # a tenth of them
 
 Each case (tests/nas/fuzz_cases.py: budget strings, space YAML, best.yaml, measurement CSVs,
-predictor files, supernet checkpoints, model.pt files, dataset folders; random and mutated,
-some carrying a payload that would create a marker file if anything unpickled or
-YAML-constructed it) runs in process through `nas` and is counted as rejected cleanly
-(exit 2, one stderr line), accepted (exit 0) or crashed (anything else: a traceback, exit 1,
-exit 2 with more than one line). Case i of a kind is drawn from `random.Random("<seed>-<kind>-<i>")`,
+predictor files, supernet checkpoints, model.pt files, dataset folders, Optuna storages; random
+and mutated, some carrying a payload that would create a marker file if anything unpickled or
+YAML-constructed it) runs in process through `nas` and is counted as rejected cleanly (exit 2,
+one stderr line), accepted (exit 0) or crashed (anything else: a traceback, exit 1, exit 2 with
+more than one line). Case i of a kind is drawn from `random.Random("<seed>-<kind>-<i>")`,
 so a run is deterministic and a crash is replayed by its kind and index.
 """
 
@@ -28,7 +28,7 @@ from _common import write_result  # puts the repository (and so the `tests` pack
 from tests.nas.fuzz_cases import KINDS, PWNED, Bases, judge, make_case, run_nas
 
 COUNTS = {"budget": 1500, "space_yaml": 900, "arch_yaml": 700, "measurements_csv": 900, "predictor": 700,
-          "checkpoint": 550, "subnet_file": 550, "dataset": 600}
+          "checkpoint": 550, "subnet_file": 550, "dataset": 600, "storage": 300}
 COMMANDS = {
     "budget": "nas search --device iphone --budget B --resume",
     "space_yaml": "nas space show|sample, nas latency eval --space FILE",
@@ -38,6 +38,7 @@ COMMANDS = {
     "checkpoint": "nas eval best.yaml naming the mutated supernet.pt",
     "subnet_file": "nas eval model.pt (or its folder)",
     "dataset": "nas train --dataset imagefolder|fashion-mnist|cifar10 --data-dir DIR --epochs 1 --limit 10",
+    "storage": "nas search --storage URL|JOURNAL --resume (a good storage holds nothing to resume)",
 }
 
 
@@ -85,9 +86,10 @@ def main() -> None:
               for key in ("tried", "rejected", "accepted", "crashed")}
     metrics = {"per_kind": per_kind, "totals": totals, "payload_ran": payload_ran, "crashes": crashes[:50],
                "seconds": time.perf_counter() - start}
-    headline = {"malformed inputs through `nas` (8 kinds): tried / rejected in one line (exit 2) / "
-                "accepted (exit 0) / crashed": f"{totals['tried']:,} / {totals['rejected']:,} / "
-                f"{totals['accepted']:,} / {totals['crashed']}"}
+    figure = (f"malformed inputs through `nas` ({len(per_kind)} kinds): tried / rejected in one line "
+              "(exit 2) / accepted (exit 0) / crashed")
+    headline = {figure: f"{totals['tried']:,} / {totals['rejected']:,} / {totals['accepted']:,} / "
+                        f"{totals['crashed']}"}
     command = "python bench/robustness.py" + (f" --scale {args.scale:g}" if args.scale != 1 else "") + (
         f" --seed {args.seed}" if args.seed else "")
     write_result("robustness", {"seed": args.seed, "cases": counts, "commands": COMMANDS}, metrics,

@@ -15,6 +15,7 @@ import csv
 import gzip
 import io
 import json
+import os
 import random
 import string
 from collections.abc import Callable
@@ -452,6 +453,22 @@ def subnet_case(rnd: random.Random, folder: Path, bases: Bases) -> list[str]:
     return ["eval", str(path) if rnd.random() < 0.8 else str(folder)]
 
 
+def storage_case(rnd: random.Random, folder: Path, bases: Bases) -> list[str]:
+    """An Optuna storage for `nas search --storage ... --resume`: a bad one is rejected when opened,
+    a good one holds no search yet ("nothing to resume"), so no search ever runs.
+
+    Paths are relative to the working folder, so that a mangled one still lands inside it.
+    """
+    here = os.path.relpath(folder)
+    url = rnd.choice((f"sqlite:///{here}/s.db", f"{here}/j.journal", f"sqlite:///{here}/no/dir/s.db", "sqlite://",
+                      "sqlite:///:memory:", "foo://bar", "://", "mysql://u@127.0.0.1:1/x", "sqlite:////",
+                      f"postgresql://u@127.0.0.1:1/{here}", f"{here}", f"{here}/j.journal/"))
+    if rnd.random() < 0.5:
+        url = mutate_text(url, rnd).lstrip("/") or "x"
+    return ["search", "--device", "iphone", "--budget", "2ms", "--supernet", str(bases.checkpoint_file),
+            "--out", str(folder / "run"), "--resume", "--storage", url]
+
+
 # ---- dataset folders ---------------------------------------------------------------------------
 
 
@@ -562,6 +579,7 @@ KINDS: dict[str, Callable[[random.Random, Path, Bases], list[str]]] = {
     "checkpoint": checkpoint_case,
     "subnet_file": subnet_case,
     "dataset": dataset_case,
+    "storage": storage_case,
 }
 
 
