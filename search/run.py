@@ -113,8 +113,10 @@ def _storage(out: Path, url: str | None):
 
 
 def _open_rdb(url: str) -> optuna.storages.RDBStorage:
+    import warnings
+
     from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import SQLAlchemyError
+    from sqlalchemy.exc import SAWarning, SQLAlchemyError
 
     try:
         parsed = make_url(url)
@@ -124,8 +126,10 @@ def _open_rdb(url: str) -> optuna.storages.RDBStorage:
         raise InputError(f"--storage {url!r}: an in-memory database does not keep the search; "
                          "name a file, e.g. sqlite:///study.db")
     try:
-        return optuna.storages.RDBStorage(url)
-    except (SQLAlchemyError, ImportError, OSError, ValueError) as exc:
+        with warnings.catch_warnings():  # e.g. query arguments the driver would ignore
+            warnings.simplefilter("error", SAWarning)
+            return optuna.storages.RDBStorage(url)
+    except (SQLAlchemyError, SAWarning, ImportError, OSError, ValueError) as exc:
         first = str(exc).splitlines()[0][:200] if str(exc) else ""
         raise InputError(f"--storage {url!r}: cannot open it ({type(exc).__name__}: {first})") from None
 
