@@ -14,9 +14,9 @@ __all__ = ["EXIT_INPUT", "EXIT_INTERNAL", "Interrupted", "NasGroup", "fail"]
 EXIT_INPUT = 2
 EXIT_INTERNAL = 1
 # OS errors that say a path the user gave does not work as one: missing, a folder where a file
-# was meant (or the reverse), not allowed, too long, a symlink loop.
-_PATH_ERRNOS = {errno.ENOENT, errno.EISDIR, errno.ENOTDIR, errno.EACCES, errno.EPERM, errno.ENAMETOOLONG,
-                errno.ELOOP}
+# was meant (or the reverse, or a file where a folder is to be made), not allowed, too long, a loop.
+_PATH_ERRNOS = {errno.ENOENT, errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.EACCES, errno.EPERM,
+                errno.ENAMETOOLONG, errno.ELOOP}
 
 
 def _command_path(group: click.Group, args: list[str]) -> str:

@@ -100,11 +100,20 @@ def test_bad_search_input_is_one_line(checkpoint, tmp_path):
     ("sqlite://", "in-memory"),                   # the search failed at its first commit
     ("sqlite:///:memory:", "in-memory"),
     ("sqlite:///{tmp}/no/such/folder/study.db", "cannot open it"),
+    ("sqlite:///{tmp}/study.db?junk=1", "not accepted by the pysqlite driver"),  # found by fuzzing: a warning
 ])
 def test_bad_storage_url_is_one_line(checkpoint, tmp_path, url, word):
     """Found by probing what fuzzing left out: these were SQLAlchemy / ImportError tracebacks (exit 1)."""
     assert_bad_input(nas("search", "--device", "iphone", "--budget", "2ms", "--supernet", checkpoint,
                          "--out", tmp_path / "run", "--storage", url.format(tmp=tmp_path)), "--storage", word)
+
+
+def test_a_file_where_a_folder_is_to_be_made_is_one_line(checkpoint, tmp_path):
+    """Found by fuzzing: FileExistsError (a journal whose folder is a file) was exit 1."""
+    (tmp_path / "afile").write_text("")
+    assert_bad_input(nas("search", "--device", "iphone", "--budget", "2ms", "--supernet", checkpoint,
+                         "--out", tmp_path / "run", "--storage", tmp_path / "afile" / "j.journal"),
+                     "afile", "File exists")
 
 
 def test_ctrl_c_says_how_to_resume(checkpoint, reach, tmp_path, monkeypatch):
