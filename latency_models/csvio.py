@@ -81,6 +81,19 @@ def _number(text: str, field: str, where: str, *, integer: bool = False) -> floa
     return value
 
 
+# A measured latency lies between a nanosecond and a few hours; values outside are typos or
+# units mixed up, and a denormal such as 1e-320 overflows the predictor fit's 1 / latency weights.
+_LATENCY_RANGE_MS = (1e-6, 1e7)
+
+
+def _latency(text: str, field: str, where: str) -> float:
+    value = _number(text, field, where)
+    low, high = _LATENCY_RANGE_MS
+    if not low <= value <= high:
+        raise InputError(f"{where}: {field} {text} ms is outside [{low:g}, {high:g}] ms; is the unit right?")
+    return value
+
+
 def _parse_row(row: dict[str, str | None], space: SearchSpace, where: str, device: str | None) -> Measurement:
     try:
         data = json.loads(row["arch_json"] or "")
@@ -94,11 +107,11 @@ def _parse_row(row: dict[str, str | None], space: SearchSpace, where: str, devic
     if fingerprint and fingerprint != space.fingerprint:
         raise InputError(f"{where}: measured on space {fingerprint}, not {space.name!r} "
                          f"({space.fingerprint}); use the space it was profiled with")
-    median = _number(row["latency_ms_median"] or "", "latency_ms_median", where)
+    median = _latency(row["latency_ms_median"] or "", "latency_ms_median", where)
     p90_text = (row.get("latency_ms_p90") or "").strip()
-    p90 = _number(p90_text, "latency_ms_p90", where) if p90_text else median
+    p90 = _latency(p90_text, "latency_ms_p90", where) if p90_text else median
     min_text = (row.get("latency_ms_min") or "").strip()
-    fastest = _number(min_text, "latency_ms_min", where) if min_text else None
+    fastest = _latency(min_text, "latency_ms_min", where) if min_text else None
     rows_device = (row.get("device") or "").strip() or (device or "")
     return Measurement(
         arch=arch, device=rows_device, latency_ms_median=median, latency_ms_p90=p90,

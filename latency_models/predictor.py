@@ -150,20 +150,24 @@ class LearnedPredictor:
             precisions = {int(b): str(t) for b, t in data["precisions"].items()}
             names, coef = list(data["features"]), np.asarray(data["coef_ms"], dtype=float)
             device, source = str(data["device"]), str(data["source"])
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InputError(f"{where}: malformed predictor file ({type(exc).__name__}: {exc})") from None
+        metadata = data.get("metadata") or {}
+        if not isinstance(metadata, dict):
+            raise InputError(f"{where}: metadata: expected a mapping, got {type(metadata).__name__}")
         if fingerprint != space.fingerprint:
             raise InputError(f"{where}: predictor is for space {name!r} ({fingerprint}), not {space.name!r} "
                              f"({space.fingerprint}); fit one for this space with `nas latency fit`")
+        missing = [b for b in space.bits if b not in precisions]
+        if missing:
+            raise InputError(f"{where}: precisions: no entry for bits {missing} of space {space.name!r}")
         if coef.shape != (len(names),) or not np.all(np.isfinite(coef)) or np.any(coef < 0):
             raise InputError(f"{where}: coefficients must be {len(names)} finite non-negative numbers")
-        pred = cls(device=device, source=source, space=space, precisions=precisions,
-                   coef=np.zeros(len(names)), metadata=dict(data.get("metadata") or {}))
-        if tuple(names) != pred.features.names:
+        if tuple(names) != LinearFeatures(space, precisions).names:
             raise InputError(f"{where}: fitted on other features than this vit-nas computes; refit it "
                              "with `nas latency fit`")
-        pred.coef = coef
-        return pred
+        return cls(device=device, source=source, space=space, precisions=precisions, coef=coef,
+                   metadata=dict(metadata))
 
     @classmethod
     def load(cls, path: str | Path, space: SearchSpace) -> LearnedPredictor:

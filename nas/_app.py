@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import shlex
 import sys
@@ -13,6 +14,10 @@ __all__ = ["EXIT_INPUT", "EXIT_INTERNAL", "Interrupted", "NasGroup", "fail", "re
 
 EXIT_INPUT = 2
 EXIT_INTERNAL = 1
+# OS errors that say a path the user gave does not work as one: missing, a folder where a file
+# was meant (or the reverse, or a file where a folder is to be made), not allowed, too long, a loop.
+_PATH_ERRNOS = {errno.ENOENT, errno.EISDIR, errno.ENOTDIR, errno.EEXIST, errno.EACCES, errno.EPERM,
+                errno.ENAMETOOLONG, errno.ELOOP}
 
 
 def _command_path(group: click.Group, args: list[str]) -> str:
@@ -68,12 +73,21 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def _internal_error(where: str, exc: Exception) -> int:
+    if os.environ.get("NAS_DEBUG"):
+        traceback.print_exc()
+    click.echo(f"{where}: internal error: {type(exc).__name__}: {_one_line(str(exc))} "
+               "(set NAS_DEBUG=1 for the traceback, and please report it)", err=True)
+    return EXIT_INTERNAL
+
+
 class NasGroup(click.Group):
     """A click group whose `main` never shows a traceback for bad input.
 
     Usage errors, `search_space.InputError` (bad files, values, architectures) and OS
-    errors on user paths exit 2 with ``nas <command>: error: <what> `` on one line;
-    anything else is an internal error (exit 1, the traceback only with NAS_DEBUG=1).
+    errors that say a user's path does not work (missing, not allowed, too long) exit 2
+    with ``nas <command>: error: <what> `` on one line; anything else is an internal error
+    (exit 1, the traceback only with NAS_DEBUG=1).
     """
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
@@ -102,21 +116,17 @@ class NasGroup(click.Group):
         except InputError as exc:
             click.echo(f"{where}: error: {_one_line(str(exc))}", err=True)
             code = EXIT_INPUT
-        except (FileNotFoundError, IsADirectoryError, PermissionError) as exc:
-            click.echo(f"{where}: error: {exc.filename or ''}: {exc.strerror}", err=True)
-            code = EXIT_INPUT
+        except OSError as exc:
+            if exc.errno in _PATH_ERRNOS:
+                click.echo(f"{where}: error: {exc.filename or ''}: {exc.strerror}", err=True)
+                code = EXIT_INPUT
+            else:
+                code = _internal_error(where, exc)
         except KeyboardInterrupt as exc:
             click.echo(f"{where}: {_stopped(exc)}", err=True)
             code = 130
         except Exception as exc:  # noqa: BLE001 - the last line of defence
-            if os.environ.get("NAS_DEBUG"):
-                traceback.print_exc()
-            click.echo(
-                f"{where}: internal error: {type(exc).__name__}: {_one_line(str(exc))} "
-                "(set NAS_DEBUG=1 for the traceback, and please report it)",
-                err=True,
-            )
-            code = EXIT_INTERNAL
+            code = _internal_error(where, exc)
         if not standalone_mode:
             return code
         sys.exit(code if isinstance(code, int) else 0)

@@ -18,8 +18,9 @@ __all__ = ["evaluate"]
 def evaluate(target: Path, data_dir: Path | None, as_json: bool) -> None:
     """Top-1 on the validation and test splits of the data the supernet was trained on."""
     from search.deploy import evaluate_target
+    from search_space.files import path_exists
 
-    if not target.exists():
+    if not path_exists(target):
         raise click.UsageError(f"{target}: no such file or folder (an extracted subnet or a best.yaml)")
     result = evaluate_target(target, data_dir=data_dir)
     if as_json:

@@ -21,9 +21,10 @@ __all__ = ["extract"]
 def extract(best_yaml: Path, supernet: Path | None, out: Path | None, formats: str, measure: bool) -> None:
     """Cut the subnet of BEST_YAML out of its supernet, export it, and report its accuracy and latency."""
     from search.deploy import check_formats, extract_to_folder
+    from search_space.files import path_exists
 
     chosen = check_formats(formats.split(","))
-    if not best_yaml.is_file():
+    if not path_exists(best_yaml) or not best_yaml.is_file():
         raise click.UsageError(f"{best_yaml}: no such file (the best.yaml written by `nas search`)")
     result = extract_to_folder(best_yaml, supernet=supernet, out=out, formats=chosen, measure=measure,
                                on_note=lambda text: click.echo(text, err=True))

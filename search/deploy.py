@@ -28,7 +28,7 @@ import yaml
 from search.report import file_sha256, space_reference
 from search_space.archfile import load_arch_file
 from search_space.errors import InputError
-from search_space.files import write_bytes_atomic, write_text_atomic
+from search_space.files import path_exists, write_bytes_atomic, write_text_atomic
 
 __all__ = ["FORMATS", "ExtractResult", "check_formats", "evaluate_target", "extract_to_folder",
            "resolve_supernet"]
@@ -65,7 +65,7 @@ def resolve_supernet(best_yaml: Path, data: dict[str, Any], given: str | Path | 
             path = best_yaml.parent / path
     else:
         raise InputError(f"{best_yaml}: names no supernet (supernet.path): pass --supernet PATH")
-    if not path.is_file():
+    if not path_exists(path) or not path.is_file():
         raise InputError(f"{best_yaml}: its supernet {path} is missing: pass --supernet PATH "
                          "(the checkpoint the search ran on)")
     sha = file_sha256(path)
@@ -243,9 +243,10 @@ def evaluate_target(target: str | Path, *, data_dir: str | Path | None = None) -
     from search.data import evaluation_data
     from supernet import extract, load_subnet
     from supernet.checkpoint import load_supernet
+    from supernet.train_config import TrainConfig
 
     target = Path(target)
-    if target.is_dir():
+    if path_exists(target) and target.is_dir():
         target = target / "model.pt"
     if target.suffix in (".yaml", ".yml"):
         found = load_arch_file(target)
@@ -258,7 +259,7 @@ def evaluate_target(target: str | Path, *, data_dir: str | Path | None = None) -
     if data_dir is not None:
         train_config = {**train_config, "data_dir": str(data_dir)}
     splits = evaluation_data(train_config, net.input_spec)
-    return {"target": str(target), "dataset": train_config["dataset"],
+    return {"target": str(target), "dataset": TrainConfig.from_dict(train_config).dataset,
             **{f"{name}_top1": _top1(net, *split) for name, split in splits.items()},
             **{f"{name}_images": int(split[0].shape[0]) for name, split in splits.items()}}
 

@@ -104,6 +104,8 @@ class _Timed:
 
 
 def _storage(out: Path, url: str | None):
+    """The study's storage: an RDB URL (opened here, so that a bad one is an `InputError`), else a
+    journal file (`OUT/study.journal` by default)."""
     if url and "://" in url:
         return _rdb_storage(url)
     from search.journal import open_journal
@@ -113,8 +115,10 @@ def _storage(out: Path, url: str | None):
 
 def _rdb_storage(url: str) -> optuna.storages.RDBStorage:
     """An RDB storage, connected now: a URL that cannot be opened is bad input, said in one line."""
+    import warnings
+
     from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+    from sqlalchemy.exc import ArgumentError, SAWarning, SQLAlchemyError
 
     try:
         parsed = make_url(url)
@@ -125,10 +129,12 @@ def _rdb_storage(url: str) -> optuna.storages.RDBStorage:
         raise InputError(f"--storage {shown}: an in-memory database keeps nothing to resume; "
                          "name a file, e.g. sqlite:///study.db")
     try:
-        return optuna.storages.RDBStorage(url)
+        with warnings.catch_warnings():  # e.g. query arguments the driver would ignore
+            warnings.simplefilter("error", SAWarning)
+            return optuna.storages.RDBStorage(url)
     except ImportError:
         raise InputError(f"--storage {shown}: no database driver for this URL is installed") from None
-    except (SQLAlchemyError, optuna.exceptions.StorageInternalError, ValueError) as exc:
+    except (SQLAlchemyError, SAWarning, optuna.exceptions.StorageInternalError, OSError, ValueError) as exc:
         reason = getattr(exc, "orig", None) or exc
         raise InputError(f"--storage {shown}: cannot open the database "
                          f"({' '.join(str(reason).split()[:30])})") from None

@@ -9,6 +9,7 @@ from typing import Any
 from search_space._yaml import load_yaml_file
 from search_space.arch import Arch
 from search_space.errors import ArchError, InputError, SpaceError
+from search_space.files import path_exists
 from search_space.registry import load_space
 from search_space.space import SearchSpace
 
@@ -32,7 +33,7 @@ def resolve_space_ref(ref: Any, base: Path) -> SearchSpace:
     if not isinstance(ref, str) or not ref.strip():
         raise SpaceError("space: expected a path, a built-in space name or an inline mapping")
     candidate = base / ref
-    return load_space(candidate if candidate.exists() else ref)
+    return load_space(candidate if path_exists(candidate) else ref)
 
 
 def load_arch_file(path: str | Path, space: SearchSpace | None = None) -> ArchFile:

@@ -7,13 +7,25 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["nas_home", "remove_stale_temps", "write_bytes_atomic", "write_text_atomic"]
+__all__ = ["nas_home", "path_exists", "remove_stale_temps", "write_bytes_atomic", "write_text_atomic"]
 
 
 def nas_home() -> Path:
     """The project's home folder (cached supernets, predictors): `$NAS_HOME`, default
     ``~/.cache/vit-nas`` (DESIGN.md section 5)."""
     return Path(os.environ.get("NAS_HOME") or "~/.cache/vit-nas").expanduser()
+
+
+def path_exists(path: str | Path) -> bool:
+    """`Path.exists()`, but False for a string no file system can hold instead of an exception.
+
+    A user's file may name a path that is too long (ENAMETOOLONG) or holds a NUL character
+    (ValueError); such a path does not exist, and the caller says so in its own words.
+    """
+    try:
+        return Path(path).exists()
+    except (OSError, ValueError):
+        return False
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> Path:

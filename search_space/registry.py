@@ -6,6 +6,7 @@ from importlib import resources
 from pathlib import Path
 
 from search_space.errors import InputError
+from search_space.files import path_exists
 from search_space.space import SearchSpace
 
 __all__ = ["builtin_space_path", "builtin_spaces", "load_space"]
@@ -32,8 +33,9 @@ def load_space(name_or_path: str | Path) -> SearchSpace:
     """A space from a YAML path, or a built-in space by name (`digits`, `cifar10`, ...)."""
     text = str(name_or_path)
     path = Path(text)
-    if path.exists() or text.endswith((".yaml", ".yml")) or "/" in text:
-        if not path.exists():
+    exists = path_exists(path)
+    if exists or text.endswith((".yaml", ".yml")) or "/" in text:
+        if not exists:
             raise InputError(
                 f"{path}: no such file (a space is a YAML path or one of: {', '.join(builtin_spaces())})"
             )

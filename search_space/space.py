@@ -14,6 +14,7 @@ from search_space._check import as_float, as_int, as_mapping, as_str, check_keys
 from search_space._yaml import dump_yaml, load_yaml_file
 from search_space.arch import Arch
 from search_space.errors import ArchError, SpaceError
+from search_space.ops import mlp_hidden
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -72,6 +73,14 @@ def _ratio(value: Any, field: str) -> float:
     if not 0 < r <= _LIMITS["mlp_ratio"]:
         raise SpaceError(f"{field}: {r} must be in (0, {_LIMITS['mlp_ratio']:g}]")
     return r
+
+
+def _hidden_units(ratios: tuple[float, ...], narrowest: int) -> tuple[float, ...]:
+    """Every ratio must give an MLP at least one hidden unit wide at the narrowest embed_dim."""
+    for i, r in enumerate(ratios):
+        if mlp_hidden(r, narrowest) < 1:
+            raise SpaceError(f"mlp_ratio[{i}]: {r} leaves no hidden unit at embed_dim {narrowest}")
+    return ratios
 
 
 def _keep(value: Any, field: str) -> float:
@@ -167,14 +176,15 @@ class SearchSpace:
         if pool not in POOLS:
             raise SpaceError(f"pool: {pool!r} is not one of {list(POOLS)} (class token, or the "
                              "size-weighted mean of the patch tokens)")
+        embed_dim = _choices(data, "embed_dim", _positive_int)
         return cls(
             name=as_str(data["name"], "name", SpaceError),
             input=spec,
             head_dim=_positive_int(data["head_dim"], "head_dim"),
-            embed_dim=_choices(data, "embed_dim", _positive_int),
+            embed_dim=embed_dim,
             depth=_choices(data, "depth", _positive_int),
             heads=_choices(data, "heads", _positive_int),
-            mlp_ratio=_choices(data, "mlp_ratio", _ratio),
+            mlp_ratio=_hidden_units(_choices(data, "mlp_ratio", _ratio), min(embed_dim)),
             attention=_mixers(_choices(data, "attention", _attention)),
             token_keep=_choices(data, "token_keep", _keep),
             bits=_choices(data, "bits", _bits),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import pickle
 import struct
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ import torch
 
 from search_space import SearchSpace
 from search_space.errors import InputError
-from search_space.files import write_bytes_atomic
+from search_space.files import path_exists, write_bytes_atomic
 
 __all__ = ["CHECKPOINT_VERSION", "CheckpointError", "load_checkpoint", "load_supernet", "read_weights_only",
            "save_checkpoint"]
@@ -40,15 +41,19 @@ def read_weights_only(path: str | Path, error: type[InputError], what: str) -> A
     torch reports as any of several exception types) say so.
     """
     p = Path(path)
-    if not p.is_file():
+    if not path_exists(p) or not p.is_file():
         raise error(f"{p}: no such {what} file")
     try:
-        return torch.load(p, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a damaged header makes torch warn (an unknown protocol) first
+            warnings.simplefilter("ignore")
+            return torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
         raise error(f"{p}: refused: not loadable as tensors and plain data (damaged, or holding "
                     "objects that would run code when unpickled)") from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, struct.error,
-            AssertionError) as exc:
+            AssertionError, LookupError, TypeError, AttributeError, OverflowError, MemoryError) as exc:
+        # torch's weights-only unpickler reports damaged bytes as whatever its stack or memo
+        # lookups hit (an unmatched TUPLE is an IndexError, a BINGET of no memo entry a KeyError)
         raise error(f"{p}: not a readable {what} file (damaged or truncated: {type(exc).__name__})") from None
 
 

@@ -11,6 +11,7 @@ from torch import Tensor
 
 from search_space import Arch, BlockChoice
 from search_space.errors import InputError
+from search_space.files import path_exists
 from supernet.supervit import SuperViT
 
 __all__ = ["WeightsError", "load_vit_weights", "read_vit_state_dict"]
@@ -124,7 +125,7 @@ def read_vit_state_dict(path: str | Path) -> dict[str, Tensor]:
     the DeiT and timm releases.
     """
     p = Path(path)
-    if not p.is_file():
+    if not path_exists(p) or not p.is_file():
         raise WeightsError(f"{p}: no such weights file")
     try:
         data = torch.load(p, map_location="cpu", weights_only=True)

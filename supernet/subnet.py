@@ -8,7 +8,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from search_space import Arch, InputSpec
+from search_space import Arch, InputSpec, SearchSpace
+from search_space._check import as_mapping, check_keys
+from search_space.errors import SpaceError
 from search_space.ops import mlp_hidden, token_schedule
 from supernet.block import BlockSpec, PatchEmbed, block_forward, pool_tokens
 from supernet.quant import quantize_act
@@ -62,6 +64,18 @@ class SubBlock(nn.Module):
         return block_forward(self, self.spec, x, size)
 
 
+def _spanned_space(config: Any) -> dict[str, Any]:
+    """The space (as plain data) whose only choices are those of the config's arch."""
+    config = as_mapping(config, "config", SpaceError)
+    check_keys(config, "config", ("arch", "input", "head_dim", "local_window"), ("pool",), SpaceError)
+    arch = Arch.from_dict(config["arch"])
+    choices = {field: sorted({getattr(b, field) for b in arch.blocks})
+               for field in ("heads", "mlp_ratio", "attention", "token_keep", "bits")}
+    return {"name": "subnet", "input": config["input"], "head_dim": config["head_dim"],
+            "local_window": config["local_window"], "pool": config.get("pool", "cls"),
+            "embed_dim": [arch.embed_dim], "depth": [arch.depth], **choices}
+
+
 class SubViT(nn.Module):
     """One architecture as a standalone ViT (timm state-dict layout), built from its config alone.
 
@@ -98,9 +112,15 @@ class SubViT(nn.Module):
                 "head_dim": self.head_dim, "local_window": self.local_window, "pool": self.pool}
 
     @classmethod
-    def from_config(cls, config: dict[str, Any]) -> SubViT:
-        return cls(Arch.from_dict(config["arch"]), InputSpec.from_dict(config["input"]),
-                   int(config["head_dim"]), int(config["local_window"]), str(config.get("pool", "cls")))
+    def from_config(cls, config: Any) -> SubViT:
+        """Rebuild from `config()` data, validated as the one-arch space it spans.
+
+        The space's checks (types, positive sizes, the upper bounds of `search_space`) apply,
+        so a damaged `model.pt` is a `SpaceError` / `ArchError`, never an absurd allocation.
+        """
+        space = SearchSpace.from_dict(_spanned_space(config))
+        return cls(space.validate(Arch.from_dict(config["arch"])), space.input, space.head_dim,
+                   space.local_window, space.pool)
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits (B, num_classes) for images (B, C, H, W)."""

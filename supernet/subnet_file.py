@@ -45,8 +45,11 @@ def load_subnet(path: str | Path) -> SubViT:
                               f"this vit-nas reads {SUBNET_VERSION}")
     try:
         model = SubViT.from_config(data["config"])
+    except (ArchError, SpaceError) as exc:
+        raise SubnetFileError(f"{p}: its config is not a valid subnet ({exc})") from None
+    try:
         model.load_state_dict(data["state_dict"])
-    except (ArchError, SpaceError, KeyError, TypeError, ValueError, RuntimeError) as exc:
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         first = str(exc).splitlines()[0][:160]
         raise SubnetFileError(f"{p}: its weights do not fit its config ({first})") from None
     return model.eval()

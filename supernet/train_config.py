@@ -6,6 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from search_space._check import as_float, as_int, as_str
 from search_space.errors import InputError
 
 __all__ = ["TrainConfig", "preset"]
@@ -60,15 +61,36 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
+    def from_dict(cls, data: Any) -> TrainConfig:
+        """Settings read from a file (a preset, a checkpoint): every value checked for its type first."""
+        if not isinstance(data, dict):
+            raise InputError(f"training settings: expected a mapping, got {type(data).__name__}")
+        kinds = {f.name: f.type for f in dataclasses.fields(cls)}
+        unknown = sorted(set(map(str, data)) - set(kinds))
         if unknown:
-            raise InputError(f"{unknown[0]}: unknown training setting (known: {', '.join(sorted(known))})")
-        return cls(**data)
+            raise InputError(f"{unknown[0]}: unknown training setting (known: {', '.join(sorted(kinds))})")
+        return cls(**{name: _typed(name, kinds[name], value) for name, value in data.items()})
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _typed(name: str, kind: str, value: Any) -> Any:
+    """`value` if it has the field's type (`int`, `float`, `str`, `bool`, optionally `| None`)."""
+    if value is None:
+        if kind.endswith("| None"):
+            return None
+        raise InputError(f"{name}: a training setting without a value")
+    base = kind.split("|", 1)[0].strip()
+    if base == "bool":
+        if not isinstance(value, bool):
+            raise InputError(f"{name}: expected true or false, got {value!r}")
+        return value
+    if base == "int":
+        return as_int(value, name, InputError)
+    if base == "float":
+        return as_float(value, name, InputError)
+    return as_str(value, name, InputError)
 
 
 def preset(dataset: str) -> TrainConfig:

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
 from search_space.errors import InputError
 
-__all__ = ["DataError", "RawData", "check_images", "check_labels"]
+__all__ = ["NPZ_ERRORS", "DataError", "RawData", "check_images", "check_labels"]
 
 
 class DataError(InputError):
     """A dataset is missing, malformed, or does not fit the search space; the message names the fix."""
+
+
+# What `np.load` of an .npz, and reading an array out of it, raise for a damaged file: the
+# zip directory or a member's CRC (BadZipFile), a cut deflate stream (zlib.error, EOFError),
+# a bad .npy header (ValueError), an unreadable file (OSError).
+NPZ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

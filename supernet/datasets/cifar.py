@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from supernet.datasets.base import DataError, RawData, check_images, check_labels
+from supernet.datasets.base import NPZ_ERRORS, DataError, RawData, check_images, check_labels
 from supernet.datasets.packed_jpeg import JPEG_KEYS, decode_packed
 from supernet.datasets.safe_pickle import load_arrays_pickle
 
@@ -56,7 +56,7 @@ def _rank_npz(path: Path) -> tuple[int, int] | None:
             if not {"y_train"} <= keys:
                 return None
             count = len(npz["y_train"])
-    except (OSError, ValueError):
+    except NPZ_ERRORS:
         return None
     if set(ARRAY_KEYS) <= keys:
         return (count, 1)
@@ -74,10 +74,11 @@ def _load_npz(path: Path, limit: int | None) -> RawData:
             else:
                 raise DataError(f"{path}: holds {sorted(keys)}, expected x_train/y_train/x_test/y_test "
                                 f"or the packed-JPEG arrays {'/'.join(JPEG_KEYS)}")
-    except (OSError, ValueError) as err:
-        if isinstance(err, DataError):
-            raise
-        raise DataError(f"{path}: not a readable .npz of plain arrays ({err})") from None
+    except DataError:
+        raise
+    except NPZ_ERRORS as err:
+        raise DataError(f"{path}: not a readable .npz of plain arrays "
+                        f"({type(err).__name__}: {err})") from None
     if "x_train" in arrays:
         return _from_arrays(arrays, limit, f"uint8 arrays from {path}")
     y_train = arrays["y_train"][:limit]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from supernet.datasets.base import DataError
+from supernet.datasets.base import NPZ_ERRORS, DataError
 
 __all__ = ["JPEG_KEYS", "clear_cache", "decode_packed"]
 
@@ -40,9 +40,13 @@ def _decode_cached(
     path: str, mtime_ns: int, file_size: int, split: str, count: int | None, size: int
 ) -> np.ndarray:
     del mtime_ns, file_size  # part of the cache key only: a rewritten file is decoded again
-    with np.load(path, allow_pickle=False) as npz:
-        blob, offsets = npz[f"{split}_jpeg"], npz[f"{split}_offsets"]
     where = f"{path} ({split}_jpeg)"
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            blob, offsets = npz[f"{split}_jpeg"], npz[f"{split}_offsets"]
+    except NPZ_ERRORS as err:
+        raise DataError(f"{where}: not a readable .npz of plain arrays "
+                        f"({type(err).__name__}: {err})") from None
     _check_offsets(offsets, blob, where)
     n = len(offsets) - 1 if count is None else min(count, len(offsets) - 1)
     data = blob.tobytes()

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from search_space.files import path_exists
 from supernet.datasets.base import DataError
 
 __all__ = ["SPECS", "DatasetSpec", "check_classes", "check_fit", "resolve_data_dir"]
@@ -83,7 +84,7 @@ def resolve_data_dir(spec: DatasetSpec, data_dir: Path | str | None) -> Path | N
         return None if data_dir is None else Path(data_dir).expanduser()
     if data_dir is not None:
         path = Path(data_dir).expanduser()
-        if not path.exists():
+        if not path_exists(path):
             raise DataError(f"{path}: no such file or directory: pass --data-dir a folder with {spec.files}")
         return path
     root = os.environ.get(DATA_DIR_ENV)

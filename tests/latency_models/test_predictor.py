@@ -69,6 +69,23 @@ def test_tampered_coefficients_are_rejected(digits, tmp_path):
         LearnedPredictor.load(path, digits)
 
 
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("metadata", [1, 2], "metadata: expected a mapping"),
+    ("metadata", "text", "metadata: expected a mapping"),
+    ("precisions", [32, 8], "malformed predictor file"),
+    ("precisions", {"32": "fp32"}, "no entry for bits"),
+    ("precisions", {"32": "fp32", "16": "fp32", "8": "weird", "4": "int4"}, "other features"),
+])
+def test_malformed_fields_are_input_errors(digits, tmp_path, field, value, message):
+    """Found by tests/nas/test_fuzz_inputs.py: these were TypeError / AttributeError / ValueError."""
+    path = fit_predictor("cpu", CPU, digits, fake_measurements(digits, 20)).save(tmp_path / "p.json")
+    data = json.loads(path.read_text())
+    data[field] = value
+    path.write_text(json.dumps(data))
+    with pytest.raises(InputError, match=message):
+        LearnedPredictor.load(path, digits)
+
+
 def test_too_few_measurements(digits):
     with pytest.raises(InputError, match="at least 5"):
         fit_predictor("cpu", CPU, digits, fake_measurements(digits, 3))

@@ -88,6 +88,22 @@ def test_extract_missing_file(tmp_path):
     assert_bad_input(nas("extract", str(tmp_path / "nowhere.yaml")), "nowhere.yaml")
 
 
+@pytest.mark.parametrize("name", ["x" * 300, "a\x00b"])
+def test_paths_no_file_system_holds_are_bad_input(tmp_path, name):
+    """Found by fuzzing: such a path in best.yaml (space, supernet) or on the command line was exit 1."""
+    best = tmp_path / "best.yaml"
+    arch = load_space("digits").smallest().to_dict()
+    best.write_text(yaml.safe_dump({"arch": arch, "space": name, "supernet": {"path": "s.pt"}}))
+    assert_bad_input(nas("eval", str(best)), "space")
+    best.write_text(yaml.safe_dump({"arch": arch, "space": "digits", "supernet": {"path": name}}))
+    assert_bad_input(nas("eval", str(best)), "its supernet", "is missing")
+    if "\x00" not in name:  # (no shell passes a NUL in an argument) the OS refuses the name: exit 2
+        assert_bad_input(nas("extract", str(best), "--supernet", str(tmp_path / name)), "is missing")
+        assert_bad_input(nas("eval", str(tmp_path / name)), "no such file")
+        assert_bad_input(nas("space", "sample", "digits", "--out", str(tmp_path / name)),
+                         "File name too long")
+
+
 def test_extract_unknown_format(tmp_path):
     assert_bad_input(nas("extract", _best_yaml(tmp_path, heads=4), "--format", "onnx,tflite"),
                      "--format", "tflite")

@@ -99,13 +99,25 @@ def test_bad_search_input_is_one_line(checkpoint, tmp_path):
     ("nosuchdb://host/x", ["cannot open the database"]),
     ("://x", ["not a database URL"]),
     ("sqlite://", ["in-memory"]),
+    ("sqlite:///:memory:", ["in-memory"]),
+    ("mysql://nobody@127.0.0.1:1/x", ["no database driver"]),
+    ("sqlite:///{tmp}/study.db?junk=1", ["not accepted by the pysqlite driver"]),  # found by fuzzing
 ])
 def test_a_storage_url_that_cannot_be_opened_is_one_line(checkpoint, reach, tmp_path, url, words):
     budget = reach.fastest_ms + 0.4 * (reach.slowest_ms - reach.fastest_ms)
     line = assert_bad_input(nas("search", "--device", "iphone", "--budget", f"{budget:.5f}ms",
                                 "--supernet", checkpoint, "--population", 2, "--generations", 1,
-                                "--storage", url, "--out", tmp_path / "x"), "--storage", *words)
+                                "--storage", url.format(tmp=tmp_path), "--out", tmp_path / "x"),
+                            "--storage", *words)
     assert "hunter2" not in line
+
+
+def test_a_file_where_a_folder_is_to_be_made_is_one_line(checkpoint, tmp_path):
+    """Found by fuzzing: FileExistsError (a journal whose folder is a file) was exit 1."""
+    (tmp_path / "afile").write_text("")
+    assert_bad_input(nas("search", "--device", "iphone", "--budget", "2ms", "--supernet", checkpoint,
+                         "--out", tmp_path / "run", "--storage", tmp_path / "afile" / "j.journal"),
+                     "afile", "File exists")
 
 
 def test_ctrl_c_says_how_to_resume(checkpoint, reach, tmp_path, monkeypatch):

@@ -127,3 +127,16 @@ def test_nas_eval_of_a_subnet_folder_and_of_its_best_yaml_agree(searched, tmp_pa
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"junk")
     assert_bad_input(CliRunner().invoke(main, ["eval", str(junk)]), "junk.pt")
+
+
+def test_nas_eval_of_a_model_pt_whose_settings_leave_out_defaults(checkpoint, tmp_path):
+    """Found by fuzzing: a stored train_config without `dataset` (the default, digits) was a KeyError."""
+    from supernet import extract, save_subnet
+
+    model, ckpt = load_supernet(checkpoint)
+    settings = {k: v for k, v in ckpt["train_config"].items() if k != "dataset"}
+    path = save_subnet(tmp_path / "model.pt", extract(model, model.space.smallest()),
+                       extra={"train_config": settings})
+    r = CliRunner().invoke(main, ["eval", str(path), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout)["dataset"] == "digits"

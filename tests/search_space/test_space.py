@@ -141,6 +141,8 @@ def _without(key):
         (_space(head_dim=-8), "head_dim: must be a positive integer"),
         (_space(mlp_ratio=[0.0]), "mlp_ratio[0]: "),
         (_space(mlp_ratio=[float("nan")]), "mlp_ratio[0]: "),
+        # found by fuzzing: a ratio this small built zero-width MLP layers (torch warnings on stderr)
+        (_space(mlp_ratio=[4.0, 1e-9]), "mlp_ratio[1]: 1e-09 leaves no hidden unit at embed_dim"),
         (_space(input={**BASE["input"], "size": 10**6}), "input.size: "),
         (_space(input=[8, 1, 2, 10]), "input: expected a mapping"),
         (_space(name=""), "name: expected a non-empty string"),
@@ -169,6 +171,13 @@ def test_load_space_missing_path():
         load_space("missing.yaml")
     with pytest.raises(InputError, match="no such file"):
         load_space("configs/nowhere/digits")
+
+
+@pytest.mark.parametrize("ref", ["x" * 300, "x" * 300 + ".yaml", "a\x00b", "a\x00b.yaml"])
+def test_load_space_of_a_string_no_file_system_holds(ref):
+    """Found by fuzzing: a name too long for a path (ENAMETOOLONG) was an OSError (exit 1)."""
+    with pytest.raises(InputError, match=r"no such file|not a built-in space"):
+        load_space(ref)
 
 
 def test_load_space_unknown_name_lists_the_builtins():

@@ -316,6 +316,32 @@ def test_cifar_npz_of_the_wrong_images(tmp_path):
         load_dataset("cifar10", path)
 
 
+def _flip_in_member(path: Path, member: str) -> None:
+    """Change one byte of a stored (uncompressed) npz member's data, so that its CRC-32 fails."""
+    raw = bytearray(path.read_bytes())
+    at = raw.index(member.encode()) + 200  # past the local header and the .npy header
+    raw[at] ^= 0xFF
+    path.write_bytes(bytes(raw))
+
+
+@pytest.mark.parametrize("damage", ["not-a-zip", "bad-crc"])
+def test_cifar_damaged_npz_is_a_data_error(tmp_path, damage):
+    """Found by tests/nas/test_fuzz_inputs.py: zipfile.BadZipFile escaped the npz readers (exit 1)."""
+    path = tmp_path / "c.npz"
+    x = np.zeros((10, 3, 32, 32), np.uint8)
+    np.savez(path, x_train=x, y_train=np.arange(10), x_test=x, y_test=np.arange(10))
+    if damage == "not-a-zip":
+        path.write_bytes(path.read_bytes()[-300:])
+    else:
+        _flip_in_member(path, "x_test.npy")
+    with pytest.raises(DataError, match=r"c\.npz: not a readable \.npz"):
+        load_dataset("cifar10", path)
+    # in a folder, a file whose zip directory is damaged is skipped; one with a bad member is named
+    message = "no CIFAR-10 data" if damage == "not-a-zip" else r"c\.npz: not a readable \.npz"
+    with pytest.raises(DataError, match=message):
+        load_dataset("cifar10", tmp_path)
+
+
 def write_packed_jpeg(path: Path, n_train: int, n_test: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(3)
     arrays, decoded = {}, {}
@@ -347,6 +373,13 @@ def test_cifar_folder_prefers_the_most_training_images(tmp_path):
     x = np.zeros((6, 32, 32, 3), np.uint8)
     np.savez(tmp_path / "subset.npz", x_train=x, y_train=np.zeros(6, np.int64), x_test=x, y_test=np.zeros(6))
     assert "full.npz" in load_dataset("cifar10", tmp_path).source
+
+
+def test_cifar_packed_jpeg_damaged_zip_member(tmp_path):
+    write_packed_jpeg(tmp_path / "jpeg.npz", n_train=3, n_test=2)
+    _flip_in_member(tmp_path / "jpeg.npz", "train_jpeg.npy")
+    with pytest.raises(DataError, match=r"train_jpeg\): not a readable \.npz"):
+        load_dataset("cifar10", tmp_path / "jpeg.npz")
 
 
 def test_cifar_packed_jpeg_corrupt(tmp_path):

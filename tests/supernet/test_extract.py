@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from search_space import Arch, ArchError, BlockChoice, builtin_spaces
+from search_space import Arch, ArchError, BlockChoice, InputError, builtin_spaces, load_space
 from supernet import SubViT, extract
 from supernet.elastic import ElasticLinear
 
@@ -83,6 +83,25 @@ def test_subvit_rebuilds_from_config():
     clone.load_state_dict(sub.state_dict())
     x = images(model.space)
     assert torch.equal(clone.eval()(x), sub.eval()(x))
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"head_dim": 16 * 10**6}, "head_dim: 16000000 is larger than the supported maximum"),
+    ({"head_dim": "16"}, "head_dim: expected an integer"),
+    ({"local_window": 0}, "local_window: must be a positive integer"),
+    ({"pool": "max"}, "pool: 'max' is not one of"),
+    ({"input": {"size": 8, "channels": 1, "patch": 3, "num_classes": 10}}, "does not divide"),
+    ({"unknown": 1}, "config.unknown: unknown key"),
+])
+def test_subvit_config_is_validated_before_allocating(change, message):
+    """Found by tests/nas/test_fuzz_inputs.py: a model.pt's config was trusted (int() of any value,
+    any size), so a damaged file could ask for gigabytes or fail with a TypeError."""
+    sub = extract(trained_like("digits"), load_space("digits").smallest())
+    with pytest.raises(InputError, match=message):
+        SubViT.from_config({**sub.config(), **change})
+    blocks = [{**b, "attention": "none"} for b in sub.config()["arch"]["blocks"]]
+    with pytest.raises(InputError, match="attention"):
+        SubViT.from_config({**sub.config(), "arch": {"embed_dim": sub.arch.embed_dim, "blocks": blocks}})
 
 
 def test_width_gradients_stay_in_the_slice():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -81,6 +82,31 @@ def test_damaged_and_unsafe_checkpoints_are_refused(tmp_path):
         load_checkpoint(evil)
 
 
+@pytest.mark.parametrize("raw", [b"t.", b"h\x05.", b"}q\x00(X\x01\x00\x00\x00a\x85R."],
+                         ids=["unmatched-tuple", "missing-memo", "short-stack"])
+def test_damaged_pickle_streams_are_checkpoint_errors(tmp_path, raw):
+    """Found by tests/nas/test_fuzz_inputs.py: torch's weights-only unpickler raised IndexError / KeyError."""
+    from supernet.subnet_file import SubnetFileError, load_subnet
+
+    path = tmp_path / "damaged.pt"
+    path.write_bytes(raw)
+    with pytest.raises(CheckpointError, match="damaged or truncated"):
+        load_checkpoint(path)
+    with pytest.raises(SubnetFileError, match="damaged or truncated"):
+        load_subnet(path)
+
+
+def test_a_damaged_header_is_one_error_and_no_warning(tmp_path):
+    """Found by fuzzing: torch warned about an unknown pickle protocol on stderr before failing."""
+    path = tmp_path / "damaged.pt"
+    path.write_bytes(b"\x80\xe1K\x01.")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with pytest.raises(CheckpointError, match="damaged"):
+            load_checkpoint(path)
+    assert caught == []
+
+
 def test_samplers_are_deterministic_and_stay_in_band():
     space = load_space("digits")
     for mode in ("uniform", "complexity", "performance"):
@@ -120,6 +146,23 @@ def _one_line_exit_2(args, tmp_path):
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "Traceback" not in result.output
     return lines[0]
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    (5, "expected a mapping"),
+    ({"epochs": "60"}, "epochs: expected an integer"),
+    ({"val_fraction": None}, "val_fraction: a training setting without a value"),
+    ({"data_dir": 5}, "data_dir: expected a non-empty string"),
+    ({"seed": 0.0}, "seed: expected an integer"),
+    ({"distill": "yes"}, "distill: expected true or false"),
+    ({"lr": float("nan")}, "lr: expected a finite number"),
+])
+def test_training_settings_from_a_file_are_type_checked(settings, message):
+    """Found by tests/nas/test_fuzz_inputs.py: a checkpoint's train_config of wrong types was a TypeError."""
+    data = {**TrainConfig().to_dict(), **settings} if isinstance(settings, dict) else settings
+    with pytest.raises(InputError, match=message):
+        TrainConfig.from_dict(data)
+    assert TrainConfig.from_dict(TrainConfig().to_dict()) == TrainConfig()
 
 
 def test_cli_bad_input(tmp_path):
