@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from search_space import Arch, SearchSpace
+from search_space import Arch, BlockChoice, SearchSpace
 from search_space.errors import InputError
 from search_space.sampling import BLOCK_FIELDS
 from search_space.space import has_mixer
@@ -54,17 +54,22 @@ def neighbours(space: SearchSpace, arch: Arch) -> list[Arch]:
             extra = (arch.blocks[-1],) * (depth - arch.depth)
             out.add(Arch(embed_dim=arch.embed_dim, blocks=arch.blocks + extra))
     for i, block in enumerate(arch.blocks):
+        values = block.to_dict()
         for field in BLOCK_FIELDS:
             for value in getattr(space, field):
-                if value != getattr(block, field):
-                    out.add(arch.replace_block(i, **{field: value}))
+                if value != values[field]:
+                    changed = BlockChoice(**{**values, field: value})
+                    blocks = (*arch.blocks[:i], changed, *arch.blocks[i + 1:])
+                    out.add(Arch(embed_dim=arch.embed_dim, blocks=blocks))
     canon = {space.canonical(a) for a in out if has_mixer(a)}
     canon.discard(space.canonical(arch))
     return sorted(canon, key=_order_key)
 
 
-def _order_key(arch: Arch) -> str:
-    return repr(arch.to_dict())
+def _order_key(arch: Arch) -> tuple:
+    """A fixed order of architectures (the numbers and names of each gene, in order)."""
+    return (arch.embed_dim,
+            tuple((b.attention, b.heads, b.mlp_ratio, b.token_keep, b.bits) for b in arch.blocks))
 
 
 def _descend(space: SearchSpace, predict: Predict, start: Arch, sign: float) -> tuple[Arch, float]:

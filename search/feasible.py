@@ -1,9 +1,10 @@
 """Drawing architectures inside a latency band, with the latency predictor, before any accuracy is spent.
 
-`draw_in_band` is the complexity-aware draw: targets spread evenly over the band, each
-reached by a short predictor-guided walk, so the population covers the band instead of
-piling up where uniform samples do. `repair` pulls an over-budget child back under the
-budget with the fewest single-gene changes it can find.
+`draw_in_band` is the complexity-aware draw: one arch per equal slice of the latency band
+(from uniform samples where they land, by a short predictor-guided walk where they do
+not), so the population covers the band instead of piling up where uniform samples do.
+`repair` pulls an over-budget child back under the budget with the fewest single-gene
+changes it can find.
 """
 
 from __future__ import annotations
@@ -27,20 +28,32 @@ def draw_in_band(space: SearchSpace, predict: Predict, low: float, high: float, 
                  rounds: int = 4) -> list[Arch]:
     """Up to `n` distinct archs, not in `exclude`, with predicted latency in [low, high].
 
-    Fewer come back only when the band holds fewer new architectures than asked for.
+    The band is cut into `n` equal strata and each gets one arch: first from a batch of
+    uniform samples (cheap, and enough where uniform samples land), then, for the strata
+    still empty, by walks aimed at a point inside them. Fewer come back only when the band
+    holds fewer new architectures than asked for.
     """
-    found: list[Arch] = []
+    if n <= 0:
+        return []
+    width = max(high - low, 1e-9)
     taken = set(exclude)
+    chosen: dict[int, Arch] = {}
+    batch = [_sample(space, rng) for _ in range(4 * n)]
+    for arch, lat in zip(batch, np.asarray(predict(batch), dtype=float), strict=True):
+        stratum = min(n - 1, int((lat - low) / width * n)) if low <= lat <= high else -1
+        if stratum >= 0 and stratum not in chosen and arch not in taken:
+            chosen[stratum] = arch
+            taken.add(arch)
     for _ in range(rounds):
-        need = n - len(found)
-        if need <= 0:
+        empty = [k for k in range(n) if k not in chosen]
+        if not empty:
             break
-        targets = low + (np.arange(need) + rng.random(need)) / need * (high - low)
-        tol = 0.02 * max(high - low, 1e-9)
-        chains = [_sample(space, rng) for _ in range(need)]
+        targets = low + (np.asarray(empty) + rng.random(len(empty))) / n * width
+        tol = 0.5 * width / n
+        chains = [_sample(space, rng) for _ in empty]
         lats = np.asarray(predict(chains), dtype=float)
         for _ in range(steps):
-            moving = [i for i in range(need)
+            moving = [i for i in range(len(empty))
                       if abs(lats[i] - targets[i]) > tol or not low <= lats[i] <= high or chains[i] in taken]
             if not moving:
                 break
@@ -50,11 +63,11 @@ def draw_in_band(space: SearchSpace, predict: Predict, low: float, high: float, 
                 closer = abs(lat - targets[i]) < abs(lats[i] - targets[i])
                 if closer or (chains[i] in taken and low <= lat <= high):
                     chains[i], lats[i] = arch, lat
-        for arch, lat in zip(chains, lats, strict=True):
+        for k, arch, lat in zip(empty, chains, lats, strict=True):
             if low <= lat <= high and arch not in taken:
-                found.append(arch)
+                chosen[k] = arch
                 taken.add(arch)
-    return found[:n]
+    return [chosen[k] for k in sorted(chosen)]
 
 
 def draw_uniform_feasible(space: SearchSpace, predict: Predict, budget_ms: float, n: int,

@@ -12,15 +12,19 @@ from __future__ import annotations
 import queue
 import threading
 from types import TracebackType
+from typing import Any
 
 import optuna
-from optuna.trial import FrozenTrial
 
 __all__ = ["TrialRecorder"]
 
 
 class TrialRecorder:
-    """`record(trial)` queues a finished trial for `study.add_trial`; use as a context manager.
+    """`record(**fields)` queues a finished trial for `study.add_trial`; use as a context manager.
+
+    `fields` are `optuna.trial.create_trial`'s arguments: the trial is built in the writer
+    thread too, since building it (checking every parameter against its distribution) costs
+    about as much as writing it.
 
     At most `PENDING` trials wait: when the storage writes slower than trials come (an RDB
     server, sqlite with two writers), `record` waits too, so what other runs sharing the study
@@ -31,21 +35,21 @@ class TrialRecorder:
 
     def __init__(self, study: optuna.Study) -> None:
         self.study = study
-        self._queue: queue.Queue[FrozenTrial | None] = queue.Queue(maxsize=self.PENDING)
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=self.PENDING)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._drain, name="trial-recorder", daemon=True)
         self._thread.start()
 
-    def record(self, trial: FrozenTrial) -> None:
+    def record(self, **fields: Any) -> None:
         if self._error is not None:
             raise self._error
-        self._queue.put(trial)
+        self._queue.put(fields)
 
     def _drain(self) -> None:
-        while (trial := self._queue.get()) is not None:
+        while (fields := self._queue.get()) is not None:
             if self._error is None:
                 try:
-                    self.study.add_trial(trial)
+                    self.study.add_trial(optuna.trial.create_trial(**fields))
                 except Exception as exc:  # noqa: BLE001 - re-raised in the caller's thread
                     self._error = exc
 

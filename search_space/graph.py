@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import asdict
+from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 import networkx as nx
@@ -25,8 +25,10 @@ def arch_graph(space: SearchSpace, arch: Arch) -> nx.DiGraph:
     """
     g = nx.DiGraph(space=space.name, embed_dim=arch.embed_dim, depth=arch.depth)
     order = []
-    for op in arch_ops(space, arch):
-        attrs = asdict(op)
+    ops = arch_ops(space, arch)
+    names = [f.name for f in fields(ops[0])] if ops else []
+    for op in ops:
+        attrs = {n: getattr(op, n) for n in names}  # shallow: dataclasses.asdict deep-copies every field
         name = attrs.pop("name")
         inputs = attrs.pop("inputs")
         g.add_node(name, **attrs)
