@@ -48,8 +48,8 @@ def draw_in_band(space: SearchSpace, predict: Predict, low: float, high: float, 
         empty = [k for k in range(n) if k not in chosen]
         if not empty:
             break
-        targets = low + (np.asarray(empty) + rng.random(len(empty))) / n * width
-        tol = 0.5 * width / n
+        targets = low + (np.asarray(empty) + 0.5) / n * width  # the middle of each empty slice
+        tol = 0.5 * width / n  # anywhere inside it
         chains = [_sample(space, rng) for _ in empty]
         lats = np.asarray(predict(chains), dtype=float)
         for _ in range(steps):

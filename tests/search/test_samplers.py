@@ -44,6 +44,16 @@ def test_generations_are_a_function_of_seed_and_history(space, predict, reach):
     assert make(0).generation(1, past) == make(0).generation(1, list(past))
 
 
+def _genes(a):
+    return {"embed_dim": a.embed_dim, "depth": a.depth,
+            **{f"{i}.{k}": v for i, b in enumerate(a.blocks) for k, v in b.to_dict().items()}}
+
+
+def distance(a, b):
+    ga, gb = _genes(a), _genes(b)
+    return sum(ga.get(k) != gb.get(k) for k in set(ga) | set(gb))
+
+
 def test_children_come_from_the_most_accurate_parents(space, predict, reach):
     """With parents=2 the children lie nearer the two most accurate archs than the others do."""
     budget = _budget(reach, 0.6)
@@ -56,17 +66,26 @@ def test_children_come_from_the_most_accurate_parents(space, predict, reach):
     children = sampler.generation(1, past)
     parents = {past[3].arch, past[5].arch}
 
-    def genes(a):
-        return {"embed_dim": a.embed_dim, "depth": a.depth,
-                **{f"{i}.{k}": v for i, b in enumerate(a.blocks) for k, v in b.to_dict().items()}}
-
-    def distance(a, b):
-        ga, gb = genes(a), genes(b)
-        return sum(ga.get(k) != gb.get(k) for k in set(ga) | set(gb))
-
     near = [min(distance(c, p) for p in parents) for c in children]
     others = [min(distance(c, p.arch) for p in past if p.arch not in parents) for c in children]
     assert np.mean(near) < np.mean(others)
+
+
+def test_immigrants_are_fresh_draws_not_children(space, predict, reach):
+    """A larger immigrant share moves the next generation away from the parents."""
+    budget = _budget(reach, 0.6)
+
+    def mean_distance_to_parents(immigrants):
+        sampler = EvolutionSampler(space, predict, budget, population=12, seed=0, parents=2,
+                                   fastest_ms=reach.fastest_ms, immigrants=immigrants)
+        past = [Candidate(a, 0.1 + 0.8 * (i < 2), float(predict([a])[0]), 0, i)
+                for i, a in enumerate(sampler.generation(0, []))]
+        children = sampler.generation(1, past)
+        return np.mean([min(distance(c, p.arch) for p in past[:2]) for c in children])
+
+    assert mean_distance_to_parents(0.75) > mean_distance_to_parents(0.0)
+    with pytest.raises(ValueError, match="immigrants"):
+        EvolutionSampler(space, predict, budget, immigrants=1.0)
 
 
 def test_works_through_study_optimize(space, predict, reach):
@@ -94,6 +113,8 @@ def test_draw_in_band_spreads_over_the_band(space, predict, reach):
     lats = predict(archs)
     assert len(set(archs)) == 20 and ((lats >= lo) & (lats <= hi)).all()
     assert lats.min() < lo + 0.25 * (hi - lo) and lats.max() > hi - 0.25 * (hi - lo)
+    strata = np.minimum(19, ((lats - lo) / (hi - lo) * 20).astype(int))
+    assert len(set(strata)) >= 18  # one arch per twentieth of the band, but for a walk that ran out
 
 
 def test_repair_brings_an_over_budget_arch_under_budget(space, predict, reach):
