@@ -29,6 +29,7 @@ __all__ = ["RESULT_FILES", "Row", "best_candidate", "file_sha256", "rows", "spac
            "write_best_yaml", "write_csv", "write_json", "write_pareto_png", "writing_results"]
 
 RESULT_FILES = ("best.yaml", "history.csv", "pareto.csv", "pareto.png", "search.json")
+RESULTS_LOCK = ".results.lock"  # in the output folder, held while a run writes RESULT_FILES there
 
 _COLUMNS = ("trial", "generation", "accuracy", "predicted_latency_ms", "macs", "params", "feasible", "arch")
 
@@ -79,19 +80,24 @@ def writing_results(out: Path) -> Iterator[None]:
     files (`.<name>.<random>.tmp`) that a writer killed before its rename left beside them.
 
     Runs that share a study may share its folder too (`--out X --resume` while another run
-    uses X): the lock, `flock` on the folder, which the kernel drops when its holder dies,
-    keeps one run from removing a temporary file that another is about to rename.
+    uses X): the lock, `flock` on `OUT/.results.lock`, which the kernel drops when its holder
+    dies, keeps one run from removing a temporary file that another is about to rename.
+    Where it cannot be taken, the temporaries stay: they are litter, not results.
     """
     out.mkdir(parents=True, exist_ok=True)
-    if os.name != "posix":  # no flock: leave the temporaries rather than race another writer
+    if os.name != "posix":
         yield
         return
     import fcntl
 
-    fd = os.open(out, os.O_RDONLY)
+    fd = os.open(out / RESULTS_LOCK, os.O_CREAT | os.O_RDWR, 0o644)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        for name in RESULT_FILES:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            locked = True
+        except OSError:  # a file system without flock
+            locked = False
+        for name in RESULT_FILES if locked else ():
             remove_stale_temps(out / name)
         yield
     finally:

@@ -125,13 +125,14 @@ def test_a_resume_removes_what_a_writer_killed_before_its_rename_left(checkpoint
 
 
 def test_writing_results_holds_the_folder(tmp_path):
-    """A second writer (a run sharing the folder) waits while one writes: flock on the folder."""
+    """A second writer (a run sharing the folder) waits while one writes: flock on OUT/.results.lock."""
     import fcntl
     import os
 
-    from search.report import writing_results
+    from search.report import RESULTS_LOCK, writing_results
 
-    fd = os.open(tmp_path, os.O_RDONLY)
+    (tmp_path / RESULTS_LOCK).touch()
+    fd = os.open(tmp_path / RESULTS_LOCK, os.O_RDWR)
     try:
         with writing_results(tmp_path), pytest.raises(BlockingIOError):
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
