@@ -100,6 +100,7 @@ def test_profile_killed_three_times_torn_and_interrupted_measures_every_arch_onc
     assert f": {measured} of {N} archs are measured in {out}; continue with nas latency profile " in last
 
     # 4. SIGKILL near the end: that command's last group (L archs) is being timed, every other row written
+    # (when only one group is left, it is the whole run, and the kill may come while it starts)
     command = shlex.split(last.split("continue with ", 1)[1])
     last_group = (N - measured - 1) % GROUP + 1
     proc = start(nas(*command[1:]), env)
