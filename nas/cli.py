@@ -23,6 +23,28 @@ def main() -> None:
 
     Search spaces are YAML files or built-in names (digits, fashion-mnist, cifar10,
     imagenet-mobile). Bad input exits with status 2 and one line on stderr.
+
+    \b
+    What each command writes, and where (runs/ is in the current folder):
+      train            --out/supernet.pt, metrics.json; default --out:
+                         runs/train/<space>-<dataset>-<time>/, or with neither
+                         --space nor --dataset $NAS_HOME/supernets/digits-<hash>/
+      search           --out/best.yaml, history.csv, pareto.csv, pareto.png,
+                         search.json, study.journal; default --out:
+                         runs/search/<device>-<budget>-<time>/
+      extract          --out/model.pt, arch.yaml, model.float.onnx, model.onnx,
+                         report.json; default --out: subnet/ beside BEST_YAML
+      latency profile  rows appended to the CSV --out
+      latency fit and  the predictor file --out; default:
+      latency import     $NAS_HOME/predictors/<device>/<space>-<hash>.json
+      latency bundle   --out/ (a new folder): models/, manifest.json,
+                         timings.csv, README.md
+      space sample     the YAML file --out (else it prints)
+      space show, devices, eval, latency eval: nothing (they print)
+
+    \b
+    $NAS_HOME (default ~/.cache/vit-nas) caches the default supernet, the
+    latency predictors, and the cpu timings a search takes when it has none.
     """
 
 

@@ -19,7 +19,12 @@ __all__ = ["extract"]
               help="Comma list of onnx, torchscript, coreml.")
 @click.option("--measure", is_flag=True, help="Time model.onnx on this machine's CPU (ONNX Runtime).")
 def extract(best_yaml: Path, supernet: Path | None, out: Path | None, formats: str, measure: bool) -> None:
-    """Cut the subnet of BEST_YAML out of its supernet, export it, and report its accuracy and latency."""
+    """Cut the subnet of BEST_YAML out of its supernet, export it, and report its accuracy and latency.
+
+    Writes model.pt, arch.yaml, model.float.onnx (float32), model.onnx (int8 / int4 kernels),
+    model.torchscript.pt or model.mlpackage when --format asks for them, and report.json
+    to --out.
+    """
     from search.deploy import check_formats, extract_to_folder
     from search_space.files import path_exists
 

@@ -58,7 +58,7 @@ _space_opt = click.option("--space", "space_ref", required=True,
 @click.option("--repeats", type=click.IntRange(1, 100_000), help="Timed runs per arch (at least).")
 def profile(device: str, space_ref: str, count: int, seed: int, out: Path, threads: int | None,
             repeats: int | None) -> None:
-    """Time N sampled archs of SPACE on DEVICE (cpu or cuda) into a measurements CSV."""
+    """Time N sampled archs of SPACE on DEVICE (cpu or cuda), appending a row per arch to the CSV --out."""
     from latency_models.profiling import plan_profile, run_profile
 
     dev, space = _device(device), _space(space_ref)
@@ -91,7 +91,14 @@ def profile(device: str, space_ref: str, count: int, seed: int, out: Path, threa
 @click.option("--target", type=click.Choice(["median", "min"]), default="median", show_default=True,
               help="Fit the median latency, or the fastest run (steadier on a busy machine).")
 def fit(device: str, space_ref: str, data: Path, out: Path | None, target: str) -> None:
-    """Fit DEVICE's latency predictor for SPACE on measured latencies, and store it."""
+    """Fit DEVICE's latency predictor for SPACE on measured latencies, and store it.
+
+    The predictor (JSON) goes to $NAS_HOME/predictors/<device>/<space>-<hash>.json unless --out
+    says otherwise; `nas search` and `nas devices` read it from there.
+
+    \b
+    $NAS_HOME is ~/.cache/vit-nas unless set.
+    """
     from latency_models import read_measurements
 
     dev, space = _device(device), _space(space_ref)
@@ -109,7 +116,14 @@ def fit(device: str, space_ref: str, data: Path, out: Path | None, target: str) 
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Predictor file (default: $NAS_HOME/predictors/<device>/<space>-<hash>.json).")
 def import_timings(device: str, space_ref: str, data: Path, out: Path | None) -> None:
-    """Fit DEVICE's predictor for SPACE from timings taken on the device (replaces its analytic model)."""
+    """Fit DEVICE's predictor for SPACE from timings taken on the device (replaces its analytic model).
+
+    Written where `nas latency fit` writes: $NAS_HOME/predictors/<device>/<space>-<hash>.json
+    unless --out says otherwise.
+
+    \b
+    $NAS_HOME is ~/.cache/vit-nas unless set.
+    """
     from latency_models import read_measurements
     from latency_models.csvio import REQUIRED
 
@@ -126,7 +140,8 @@ def import_timings(device: str, space_ref: str, data: Path, out: Path | None) ->
 @click.option("--data", type=_EXISTING, required=True, help="Held-out measurements CSV.")
 @click.option("--predictor", "predictor_file", type=_EXISTING,
               help="A predictor file (default: the device's own predictor for SPACE).")
-@click.option("--target", type=click.Choice(["median", "min"]), default="median", show_default=True)
+@click.option("--target", type=click.Choice(["median", "min"]), default="median", show_default=True,
+              help="Compare with the median latency, or with the fastest run.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 def evaluate(device: str, space_ref: str, data: Path, predictor_file: Path | None, target: str,
              as_json: bool) -> None:
@@ -151,13 +166,17 @@ def evaluate(device: str, space_ref: str, data: Path, predictor_file: Path | Non
 @_space_opt
 @click.option("--n", "count", type=click.IntRange(1, 10_000), default=20, show_default=True,
               help="Subnets to bundle.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed (same seed, same archs).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="A new (or empty) folder for the bundle.")
 @click.option("--format", "formats", default="coreml,onnx", show_default=True,
               help="Comma list of coreml, onnx.")
 def bundle(device: str, space_ref: str, count: int, seed: int, out: Path, formats: str) -> None:
-    """Write N subnets of SPACE as Core ML + ONNX models with a manifest, to time on DEVICE."""
+    """Write N subnets of SPACE as Core ML + ONNX models with a manifest, to time on DEVICE.
+
+    The folder --out gets the models, manifest.json, timings.csv (to fill in on the device,
+    then `nas latency import`) and a README.md on how to time them.
+    """
     from latency_models.bundle import write_bundle
 
     dev, space = _device(device), _space(space_ref)

@@ -72,17 +72,22 @@ def _ensure_predictor(device: str, supernet: Path) -> None:
 @click.option("--device", required=True, help="Target device (see `nas devices`).")
 @click.option("--budget", required=True, help="Latency budget: 2ms, 500us, 0.002s.")
 @click.option("--space", "space_ref",
-              help="Search space (built-in name or YAML) whose cached supernet to search "
-                   "(default: digits, trained on first use).")
+              help="Search space (built-in name or YAML). With --supernet, the checkpoint must be of "
+                   "it; without, only digits: the cached default supernet.")
 @click.option("--supernet", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="A trained supernet.pt (from `nas train`).")
+              help="A trained supernet.pt (from `nas train`; default: the digits supernet cached in "
+                   "$NAS_HOME/supernets/, trained there on first use).")
 @click.option("--strategy", type=click.Choice(["evolution", "random", "nsga2"]), default="evolution",
-              show_default=True)
-@click.option("--population", type=click.IntRange(2, None), default=32, show_default=True)
-@click.option("--generations", type=click.IntRange(1, None), default=10, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+              show_default=True, help="Complexity-aware evolution, random search, or Optuna's NSGA-II "
+              "(accuracy and latency, the budget as a constraint).")
+@click.option("--population", type=click.IntRange(2, None), default=32, show_default=True,
+              help="Archs evaluated per generation.")
+@click.option("--generations", type=click.IntRange(1, None), default=10, show_default=True,
+              help="Generations (population x generations archs evaluated in all).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Random seed (same seed and settings, same answer).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Output folder (default: runs/search/<device>-<budget>-<time>).")
+              help="Output folder (default: runs/search/<device>-<budget>-<time>/ in the current folder).")
 @click.option("--resume", is_flag=True, help="Continue the search stored in --out (or --storage); "
               "with a --storage another run is using (same settings), join it.")
 @click.option("--workers", type=click.IntRange(1, None), help="Evaluate on this many Ray actors.")
@@ -92,7 +97,18 @@ def _ensure_predictor(device: str, supernet: Path) -> None:
 def search(device: str, budget: str, space_ref: str | None, supernet: Path | None, strategy: str,
            population: int, generations: int, seed: int, out: Path | None, resume: bool,
            workers: int | None, ray_address: str | None, storage: str | None) -> None:
-    """Find the most accurate subnet within a latency budget on a device."""
+    """Find the most accurate subnet within a latency budget on a device.
+
+    Writes best.yaml (the chosen arch, for `nas extract`), history.csv (every evaluated
+    arch), pareto.csv, pareto.png, search.json (settings, timings, best) and the Optuna
+    journal study.journal to --out.
+
+    \b
+    In $NAS_HOME (default ~/.cache/vit-nas): with no --supernet, the default
+    digits supernet is read from supernets/ (trained there on first use); a
+    measured device (cpu) with no predictor for the space is first timed into
+    measurements/ and its predictor fitted into predictors/.
+    """
     import optuna
 
     from latency_models import get_device, parse_duration_ms

@@ -33,15 +33,17 @@ def default_supernet_dir(space, config) -> Path:
 @click.option("--data-dir", type=click.Path(path_type=Path),
               help="Folder (or, for cifar10, an .npz file) holding the dataset.")
 @click.option("--epochs", type=click.IntRange(1, None), help="Epochs (default: the dataset's preset).")
-@click.option("--batch-size", type=click.IntRange(1, None))
+@click.option("--batch-size", type=click.IntRange(1, None),
+              help="Images per step (default: the dataset's preset).")
 @click.option("--lr", type=click.FloatRange(0, None, min_open=True), help="Peak learning rate.")
 @click.option("--sampling", type=click.Choice(["uniform", "complexity", "performance"]),
               help="How the random subnets of each step are drawn (default: performance).")
 @click.option("--seed", type=int, help="Random seed (default 0).")
 @click.option("--limit", type=click.IntRange(10, None), help="Use only the first N training images.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
-              help="Output folder (default: $NAS_HOME/supernets/<space>-<hash> for the default "
-                   "run, else runs/train/<space>-<dataset>-<time>).")
+              help="Output folder (default: runs/train/<space>-<dataset>-<time>/; with neither --space "
+                   "nor --dataset, the cache $NAS_HOME/supernets/digits-<hash>/ that `nas search` "
+                   "uses).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--init-from", type=click.Path(path_type=Path),
               help="Initialise from a timm/DeiT ViT state dict (.pth, read weights-only).")
@@ -52,7 +54,11 @@ def default_supernet_dir(space, config) -> Path:
 @click.option("--ray-address", help="Join this Ray cluster (with --num-workers).")
 def train(space_ref, dataset, data_dir, epochs, batch_size, lr, sampling, seed, limit, out, resume,
           init_from, torch_device, num_workers, ray_address) -> None:
-    """Train a supernet; writes OUT/supernet.pt (every epoch) and OUT/metrics.json."""
+    """Train a supernet; writes OUT/supernet.pt (every epoch) and OUT/metrics.json.
+
+    \b
+    $NAS_HOME, where the default supernet is cached, is ~/.cache/vit-nas unless set.
+    """
     from search_space import load_space
     from supernet.train_config import preset
 

@@ -1,15 +1,19 @@
 """A search's files: best.yaml, history.csv, pareto.csv, pareto.png, search.json (DESIGN.md sections 3, 4).
 
-Every file is written atomically, so a killed search never leaves half a result.
+Every file is written atomically, so a killed search never leaves half a result; the
+temporary file a killed writer leaves beside one is removed by the next run that writes it
+(`writing_results`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import io
 import json
-from collections.abc import Sequence
+import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,10 +23,13 @@ import yaml
 from search.pareto import pareto_front
 from search.samplers import Candidate
 from search_space import SearchSpace
-from search_space.files import write_bytes_atomic, write_text_atomic
+from search_space.files import remove_stale_temps, write_bytes_atomic, write_text_atomic
 
-__all__ = ["Row", "best_candidate", "file_sha256", "rows", "space_reference", "write_best_yaml",
-           "write_csv", "write_json", "write_pareto_png"]
+__all__ = ["RESULT_FILES", "Row", "best_candidate", "file_sha256", "rows", "space_reference",
+           "write_best_yaml", "write_csv", "write_json", "write_pareto_png", "writing_results"]
+
+RESULT_FILES = ("best.yaml", "history.csv", "pareto.csv", "pareto.png", "search.json")
+RESULTS_LOCK = ".results.lock"  # in the output folder, held while a run writes RESULT_FILES there
 
 _COLUMNS = ("trial", "generation", "accuracy", "predicted_latency_ms", "macs", "params", "feasible", "arch")
 
@@ -65,6 +72,36 @@ def best_candidate(candidates: Sequence[Candidate], budget_ms: float) -> Candida
 
 def pareto_rows(table: Sequence[Row]) -> list[Row]:
     return [table[i] for i in pareto_front([(r.candidate.accuracy, r.candidate.latency_ms) for r in table])]
+
+
+@contextlib.contextmanager
+def writing_results(out: Path) -> Iterator[None]:
+    """Hold the folder `out` while a run writes its result files, having removed the temporary
+    files (`.<name>.<random>.tmp`) that a writer killed before its rename left beside them.
+
+    Runs that share a study may share its folder too (`--out X --resume` while another run
+    uses X): the lock, `flock` on `OUT/.results.lock`, which the kernel drops when its holder
+    dies, keeps one run from removing a temporary file that another is about to rename.
+    Where it cannot be taken, the temporaries stay: they are litter, not results.
+    """
+    out.mkdir(parents=True, exist_ok=True)
+    if os.name != "posix":
+        yield
+        return
+    import fcntl
+
+    fd = os.open(out / RESULTS_LOCK, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            locked = True
+        except OSError:  # a file system without flock
+            locked = False
+        for name in RESULT_FILES if locked else ():
+            remove_stale_temps(out / name)
+        yield
+    finally:
+        os.close(fd)  # and with it the lock
 
 
 def write_csv(path: Path, table: Sequence[Row]) -> Path:

@@ -32,6 +32,7 @@ from search.report import (
     write_csv,
     write_json,
     write_pareto_png,
+    writing_results,
 )
 from search.samplers import GENERATION_KEY, Candidate, EvolutionSampler, RandomSearchSampler, history
 from search_space import Arch, SearchSpace
@@ -247,9 +248,10 @@ def run_search(
         "orchestration_s": max(0.0, search_s - busy),
         "orchestration_fraction": max(0.0, search_s - busy) / search_s if search_s else 0.0,
     }
-    result = _write_results(study, settings, space, predict, out, supernet, sha, reach, timings,
-                            resumed if recorded is None else None, pool.where, recorded=recorded)
-    write_json(result.files["summary"], _summary(result, settings, space, supernet, sha, n_images))
+    with writing_results(out):
+        result = _write_results(study, settings, space, predict, out, supernet, sha, reach, timings,
+                                resumed if recorded is None else None, pool.where, recorded=recorded)
+        write_json(result.files["summary"], _summary(result, settings, space, supernet, sha, n_images))
     return result
 
 

@@ -1,10 +1,13 @@
-"""`nas latency profile --device cpu` killed (SIGKILL) and stopped with Ctrl-C part way, then run again.
+"""`nas latency profile --device cpu` killed (SIGKILL) three times and stopped with Ctrl-C, then resumed.
 
-Run with `pytest -m slow tests/latency_models/test_profile_slow.py`. The file must end
-complete: the N sampled archs, each once, every row whole and parseable. The cpu device
-times archs in groups of 8 and writes a group's rows one after another; with N = 17, the
-run after a kill in the first group still has two groups to go, so Ctrl-C at its first row
-always finds work left.
+Run with `pytest -m slow tests/latency_models/test_profile_slow.py`. One profile is killed
+after its header, at its first row, and while its last group is being timed (near the end
+of the file), is interrupted with Ctrl-C in between, and is resumed each time. The file
+must end complete: the N sampled archs, each once, every row whole and parseable, and no
+run may measure again an arch whose row an earlier run wrote. The cpu device times archs
+in groups of 8 and writes a group's rows one after another; with N = 17, the run after a
+kill in the first group still has two groups to go, so Ctrl-C at its first row always
+finds work left.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from latency_models.csvio import COLUMNS, arch_key, read_measurements
+from latency_models.measure_cpu import CpuConfig
 from latency_models.profiling import sample_archs
 from search_space import load_space
 from tests.processes import nas, nas_env, run, start, stop, wait_for
@@ -24,6 +28,7 @@ from tests.processes import nas, nas_env, run, start, stop, wait_for
 pytestmark = pytest.mark.slow
 
 N, SEED = 17, 4
+GROUP = CpuConfig().group  # archs the cpu device times together, then writes one after another
 HEADER = ",".join(COLUMNS) + "\n"
 
 
@@ -58,7 +63,7 @@ def _assert_complete(out: Path) -> None:
     assert len(read_measurements(out, space, device="cpu")) == N
 
 
-def test_profile_killed_torn_and_interrupted_part_way_measures_every_arch_once(tmp_path):
+def test_profile_killed_three_times_torn_and_interrupted_measures_every_arch_once(tmp_path):
     env, out = nas_env(tmp_path), tmp_path / "m.csv"
 
     # 1. SIGKILL once the header is written, no row yet (the first group is being timed)
@@ -94,9 +99,19 @@ def test_profile_killed_torn_and_interrupted_part_way_measures_every_arch_once(t
     measured = _complete_rows(out)
     assert f": {measured} of {N} archs are measured in {out}; continue with nas latency profile " in last
 
-    # 4. that command measures only what is missing
+    # 4. SIGKILL near the end: that command's last group (L archs) is being timed, every other row written
+    # (when only one group is left, it is the whole run, and the kill may come while it starts)
     command = shlex.split(last.split("continue with ", 1)[1])
+    last_group = (N - measured - 1) % GROUP + 1
+    proc = start(nas(*command[1:]), env)
+    wait_for(proc, lambda: _complete_rows(out) >= N - last_group, "the rows before the last group")
+    stop(proc, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL
+    assert _complete_rows(out) == N - last_group  # a group's rows are written once all of it is timed
+
+    # 5. the same command again measures only the last group
     result = run(nas(*command[1:]), env, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert f"wrote {N - measured} measurements" in result.stdout
+    assert f"resuming {out}: {N - last_group} of {N} archs already measured" in result.stderr
+    assert f"wrote {last_group} measurements" in result.stdout
     _assert_complete(out)

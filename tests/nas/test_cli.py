@@ -143,6 +143,30 @@ def test_help_lists_space():
     assert r.stderr == ""
 
 
+@pytest.mark.parametrize(("args", "names"), [
+    ((), ["$NAS_HOME", "~/.cache/vit-nas", "runs/search/<device>-<budget>-<time>/", "best.yaml",
+          "supernet.pt", "model.onnx", "manifest.json", "$NAS_HOME/predictors/<device>/<space>-<hash>.json"]),
+    (("train",), ["supernet.pt", "metrics.json", "runs/train/<space>-<dataset>-<time>/",
+                  "$NAS_HOME/supernets/", "~/.cache/vit-nas"]),
+    (("search",), ["best.yaml", "history.csv", "pareto.csv", "pareto.png", "search.json", "study.journal",
+                   "runs/search/<device>-<budget>-<time>/", "$NAS_HOME/supernets/", "measurements/",
+                   "predictors/", "~/.cache/vit-nas"]),
+    (("extract",), ["model.pt", "arch.yaml", "model.float.onnx", "model.onnx", "report.json",
+                    "subnet/ beside BEST_YAML"]),
+    (("latency", "profile"), ["CSV --out"]),
+    (("latency", "fit"), ["$NAS_HOME/predictors/<device>/<space>-<hash>.json", "~/.cache/vit-nas"]),
+    (("latency", "import"), ["$NAS_HOME/predictors/<device>/<space>-<hash>.json", "~/.cache/vit-nas"]),
+    (("latency", "bundle"), ["manifest.json", "timings.csv", "README.md"]),
+    (("space", "sample"), ["--out"]),
+])
+def test_help_names_what_a_command_writes_and_where(args, names):
+    r = nas(*args, "--help")
+    assert r.exit_code == 0, r.stderr
+    text = " ".join(r.stdout.split())  # as wrapped for the terminal
+    missing = [name for name in names if name not in text]
+    assert not missing, (missing, r.stdout)
+
+
 def test_space_show_prints_size_and_macs():
     s = load_space("digits")
     r = nas("space", "show", "digits")

@@ -112,6 +112,35 @@ def test_a_stopped_search_resumes_to_the_uninterrupted_answer(checkpoint, reach,
             dataclasses.replace(whole.best.candidate, number=0)
 
 
+def test_a_resume_removes_what_a_writer_killed_before_its_rename_left(checkpoint, reach, tmp_path):
+    """`.<name>.<random>.tmp` beside a result file is a killed write; another file's is not ours."""
+    budget = _budget(reach, 0.5)
+    _search(checkpoint, tmp_path, budget, population=4, generations=1)
+    stale = [tmp_path / ".history.csv.k1x2.tmp", tmp_path / ".pareto.png.9z.tmp"]
+    other = tmp_path / ".notes.txt.ab.tmp"
+    for path in [*stale, other]:
+        path.write_bytes(b"half")
+    _search(checkpoint, tmp_path, budget, population=4, generations=1, resume=True)
+    assert not any(p.exists() for p in stale) and other.exists()
+
+
+def test_writing_results_holds_the_folder(tmp_path):
+    """A second writer (a run sharing the folder) waits while one writes: flock on OUT/.results.lock."""
+    import fcntl
+    import os
+
+    from search.report import RESULTS_LOCK, writing_results
+
+    (tmp_path / RESULTS_LOCK).touch()
+    fd = os.open(tmp_path / RESULTS_LOCK, os.O_RDWR)
+    try:
+        with writing_results(tmp_path), pytest.raises(BlockingIOError):
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released once it is done
+    finally:
+        os.close(fd)
+
+
 def test_nothing_to_resume_and_bad_settings(checkpoint, reach, tmp_path):
     with pytest.raises(InputError, match="nothing to resume"):
         _search(checkpoint, tmp_path, _budget(reach, 0.5), resume=True)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.processes import finish, nas, nas_env, run, start, wait_for
+from tests.processes import finish, nas, nas_env, run, start, stop, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -158,11 +158,12 @@ def test_search_on_a_two_node_ray_cluster(supernet, env, tmp_path):
 
 
 # ---------------------------------------------------------------------------------------------
-# kill -9 in the middle of a search, then --resume
+# kill -9 at four points of one search, each followed by --resume
 # ---------------------------------------------------------------------------------------------
 
 POPULATION, GENERATIONS = 8, 6
-KILL_AFTER = 12  # finished trials in the journal (mid generation 1 of 6)
+TOTAL = POPULATION * GENERATIONS
+IN_FIRST_GENERATION, MID_RUN = 3, 3 * POPULATION + 3  # finished trials in the journal
 
 
 def _finished_trials(journal: Path) -> int:
@@ -179,7 +180,22 @@ def _finished_trials(journal: Path) -> int:
     return count
 
 
-def test_killed_search_resumes_to_the_uninterrupted_answer(supernet, env, tmp_path):
+def _inode(path: Path) -> int | None:
+    try:
+        return path.stat().st_ino
+    except FileNotFoundError:
+        return None
+
+
+def test_search_killed_four_times_resumes_to_the_uninterrupted_answer(supernet, env, tmp_path):
+    """SIGKILL in the first generation, mid-run, right after the last trial is recorded and while
+    the result files are written; a --resume after each. The last one ends with every trial
+    recorded once and the answer of a run that was never stopped."""
+    import optuna
+
+    from search.journal import open_journal
+    from search.run import STUDY_NAME
+
     path, budget, _ = supernet
 
     def command(out: Path, *extra: str) -> list[str]:
@@ -188,41 +204,45 @@ def test_killed_search_resumes_to_the_uninterrupted_answer(supernet, env, tmp_pa
                 "--out", str(out), *extra]
 
     killed = tmp_path / "killed"
-    journal = killed / "study.journal"
-    proc = subprocess.Popen(command(killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
-    try:
-        deadline = time.monotonic() + 120
-        while _finished_trials(journal) < KILL_AFTER and proc.poll() is None:
-            assert time.monotonic() < deadline, "the search wrote too few trials in 120 s"
-            time.sleep(0.005)
-        assert proc.poll() is None, f"the search ended before it could be killed:\n{proc.communicate()[1]}"
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    assert proc.returncode == -signal.SIGKILL
-    assert not (killed / "search.json").exists()
-    written = _finished_trials(journal)
-    assert KILL_AFTER <= written < POPULATION * GENERATIONS
+    journal, best = killed / "study.journal", killed / "best.yaml"
+    kills = [  # (what the run has just done when it is killed, a test for it)
+        ("a trial of the first generation", lambda: _finished_trials(journal) >= IN_FIRST_GENERATION),
+        ("trials of the fourth generation", lambda: _finished_trials(journal) >= MID_RUN),
+        ("the last trial", lambda: _finished_trials(journal) >= TOTAL),
+        ("a new best.yaml", lambda: _inode(best) not in (None, before)),  # pareto.png, search.json to go
+    ]
+    recorded = [0]
+    for i, (what, ready) in enumerate(kills):
+        before = _inode(best)  # what an earlier run may have written; the last kill waits for a new one
+        proc = start(command(killed, *(("--resume",) if i else ())), env)
+        wait_for(proc, ready, what, poll_s=0.005)
+        err = stop(proc, signal.SIGKILL)
+        assert proc.returncode == -signal.SIGKILL, err
+        assert not (killed / "search.json").exists(), f"the run finished before {what}"
+        recorded.append(_finished_trials(journal))
+        assert recorded[-1] >= recorded[-2], recorded  # no finished trial is lost
+    assert IN_FIRST_GENERATION <= recorded[1] < POPULATION <= MID_RUN <= recorded[2] < TOTAL, recorded
+    assert recorded[3:] == [TOTAL, TOTAL], recorded
 
     resumed = run(command(killed, "--resume"), env, timeout=300)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "lock" not in resumed.stderr.lower(), resumed.stderr  # a killed writer leaves no lock behind
+    assert f"{TOTAL} archs evaluated (0 in this run, the rest already stored)" in resumed.stdout
     summary = json.loads((killed / "search.json").read_text())
-    assert summary["evaluations"] == POPULATION * GENERATIONS
-    assert summary["evaluations_this_run"] == POPULATION * GENERATIONS - written
+    assert (summary["evaluations"], summary["evaluations_this_run"]) == (TOTAL, 0)
+    study = optuna.load_study(study_name=STUDY_NAME, storage=open_journal(journal))
+    params = [json.dumps(t.params, sort_keys=True) for t in study.get_trials()]
+    assert len(params) == len(set(params)) == TOTAL  # each arch recorded once, over five runs
     history = _history(killed)
-    assert len(history) == POPULATION * GENERATIONS
-    assert len({r["arch"] for r in history}) == len(history)
+    assert len(history) == TOTAL and len({r["arch"] for r in history}) == TOTAL
     assert all(r["feasible"] == "1" for r in history)
+    assert not [p.name for p in killed.iterdir() if p.name.endswith(".tmp")]  # no half-written file left
 
     fresh = tmp_path / "fresh"
     whole = run(command(fresh), env, timeout=300)
     assert whole.returncode == 0, whole.stdout + whole.stderr
     assert {r["arch"] for r in _history(fresh)} == {r["arch"] for r in history}
+    assert best.read_text() == (fresh / "best.yaml").read_text()
 
 
 # ---------------------------------------------------------------------------------------------
