@@ -27,9 +27,15 @@ __all__ = ["retrain"]
               help="Another copy of the supernet's dataset (same format) to read.")
 @click.option("--limit", type=click.IntRange(1, None), help="Fine-tune on the first N training images only.")
 @click.option("--seed", type=int, help="Random seed (default 0).")
-@click.option("--resume", is_flag=True, help="Continue from DIR/retrain.pt (same settings).")
+@click.option("--resume", is_flag=True, help="Continue from DIR/retrain.pt (same settings), or with "
+              "--trials the Tune experiment in DIR/tune.")
+@click.option("--trials", type=click.IntRange(1, None),
+              help="Tune lr, weight decay, distillation weight and temperature over N short fine-tunes "
+                   "(Ray Tune, Optuna TPE, ASHA) and keep the best.")
+@click.option("--workers", type=click.IntRange(1, None), help="With --trials: trials at once on a local Ray.")
+@click.option("--ray-address", help="With --trials: run the trials on this Ray cluster.")
 def retrain(folder: Path, epochs, lr, distill, distill_weight, temperature, batch_size, supernet, data_dir,
-            limit, seed, resume) -> None:
+            limit, seed, resume, trials, workers, ray_address) -> None:
     """Fine-tune the subnet in DIR (written by `nas extract`) and update its model, exports and report."""
     from nas._progress import progress
     from search.retrain import retrain_folder
@@ -38,6 +44,22 @@ def retrain(folder: Path, epochs, lr, distill, distill_weight, temperature, batc
     config = RetrainConfig(distill=distill).replace(
         epochs=epochs, lr=lr, distill_weight=distill_weight, temperature=temperature,
         batch_size=batch_size, limit=limit, seed=seed)
+    if (workers or ray_address) and not trials:
+        raise click.UsageError("--workers and --ray-address need --trials")
+    if workers and ray_address:
+        raise click.UsageError("--workers and --ray-address exclude each other (a cluster has its own)")
+    if trials:
+        from search.retrain_tune import tune_retrain
+
+        result = tune_retrain(folder, config, trials=trials, workers=workers, address=ray_address,
+                              supernet=supernet, data_dir=data_dir, resume=resume,
+                              on_start=lambda text: click.echo(text, err=True))
+        _print(result)
+        tuned = result.report["retrain"]["tune"]
+        click.echo(f"best of {len(tuned['trials'])} trials: " + ", ".join(
+            f"{k} {v:.3g}" for k, v in result.report["retrain"]["settings"].items()
+            if k in ("lr", "weight_decay", "distill_weight", "temperature")))
+        return
     try:
         with progress(config.epochs, "epochs", every_s=0.0) as step:
             result = retrain_folder(
@@ -54,6 +76,10 @@ def retrain(folder: Path, epochs, lr, distill, distill_weight, temperature, batc
         again += (" --no-distill" if not distill else "") + " " + shlex.quote(str(folder))
         raise Interrupted(f"the last finished epoch is in {folder / 'retrain.pt'}; continue with {again}"
                           ) from None
+    _print(result)
+
+
+def _print(result) -> None:
     r = result.report["retrain"]
     before, after = r["inherited"], r["retrained"]
     click.echo(f"top-1 validation {before['val_top1']:.3f} -> {after['val_top1']:.3f}, "

@@ -22,7 +22,7 @@ from search.report import file_sha256
 from search_space.errors import InputError
 from search_space.files import path_exists, write_bytes_atomic, write_text_atomic
 
-__all__ = ["RetrainFolderResult", "retrain_folder"]
+__all__ = ["RetrainFolderResult", "finish", "prepare", "retrain_folder"]
 
 
 @dataclass(frozen=True)
@@ -104,6 +104,42 @@ def _splits(stored: dict[str, Any], sub, data_dir: Path | None):
                         limit=config.limit), config
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """Everything a fine-tune of a folder reads: the start weights, teacher, data, report."""
+
+    folder: Path
+    source: Path
+    report: dict[str, Any]
+    stored: dict[str, Any]
+    sub: Any
+    teacher: Any
+    teacher_info: dict[str, Any] | None
+    splits: Any
+    dataset: str
+
+    def describe(self) -> str:
+        by = f"distilling from {self.teacher_info['path']}" if self.teacher_info else "on the labels alone"
+        return (f"fine-tuning {self.source} on {self.splits.source} ({len(self.splits.train)} training "
+                f"images), {by}")
+
+
+def prepare(folder: str | Path, *, distill: bool, supernet: str | Path | None = None,
+            data_dir: str | Path | None = None) -> _Prepared:
+    """Read and check what fine-tuning `folder` needs (InputError, one line, when something is wrong)."""
+    from supernet import load_subnet
+
+    folder = Path(folder)
+    source, report = _folder_files(folder)
+    stored = _stored(source)
+    sub = load_subnet(source)
+    teacher, teacher_info = (None, None)
+    if distill:
+        teacher, teacher_info = _teacher(source, stored, report, Path(supernet) if supernet else None, sub)
+    splits, train_config = _splits(stored, sub, Path(data_dir) if data_dir is not None else None)
+    return _Prepared(folder, source, report, stored, sub, teacher, teacher_info, splits, train_config.dataset)
+
+
 def retrain_folder(
     folder: str | Path,
     config=None,
@@ -121,46 +157,45 @@ def retrain_folder(
         InputError: not an extracted folder, a damaged model.pt, data that is not there, or
             (with distillation) a supernet that is missing or not the one extracted from.
     """
-    from supernet import load_subnet
-    from supernet.retrain import RetrainConfig, retrain_subnet, subnet_top1
+    from supernet.retrain import RetrainConfig, retrain_subnet
 
     config = config or RetrainConfig()
-    folder = Path(folder)
-    source, report = _folder_files(folder)
-    stored = _stored(source)
-    sub = load_subnet(source)
-    teacher, teacher_info = (None, None)
-    if config.distill:
-        teacher, teacher_info = _teacher(source, stored, report, Path(supernet) if supernet else None, sub)
-    splits, train_config = _splits(stored, sub, Path(data_dir) if data_dir is not None else None)
+    p = prepare(folder, distill=config.distill, supernet=supernet, data_dir=data_dir)
     if on_start is not None:
-        by = f"distilling from {teacher_info['path']}" if teacher_info else "on the labels alone"
-        on_start(f"fine-tuning {source} on {splits.source} ({len(splits.train)} training images), {by}")
-    result = retrain_subnet(sub, splits, config, folder / "retrain.pt", teacher=teacher,
-                            source=file_sha256(source), resume=resume, stop_after=stop_after,
+        on_start(p.describe())
+    result = retrain_subnet(p.sub, p.splits, config, p.folder / "retrain.pt", teacher=p.teacher,
+                            source=file_sha256(p.source), resume=resume, stop_after=stop_after,
                             on_epoch=on_epoch)
     if not result.finished:
-        return RetrainFolderResult(folder, False, len(result.history), report,
-                                   {"checkpoint": folder / "retrain.pt"})
-    before = {f"{name}_top1": subnet_top1(sub, split) for name, split in (("val", splits.val),
+        return RetrainFolderResult(p.folder, False, len(result.history), p.report,
+                                   {"checkpoint": p.folder / "retrain.pt"})
+    return finish(p, result.model, {"settings": config.to_dict(), "best_epoch": result.best_epoch,
+                                    "epochs": result.history}, checkpoint=p.folder / "retrain.pt")
+
+
+def finish(p: _Prepared, model, summary: dict[str, Any], *, checkpoint: Path) -> RetrainFolderResult:
+    """Score the inherited and the fine-tuned model, then rewrite the folder (see the module doc)."""
+    from supernet.retrain import subnet_top1
+
+    splits = p.splits
+    before = {f"{name}_top1": subnet_top1(p.sub, split) for name, split in (("val", splits.val),
+                                                                             ("test", splits.test))}
+    after = {f"{name}_top1": subnet_top1(model, split) for name, split in (("val", splits.val),
                                                                            ("test", splits.test))}
-    after = {f"{name}_top1": subnet_top1(result.model, split) for name, split in (("val", splits.val),
-                                                                                   ("test", splits.test))}
-    summary = {"settings": config.to_dict(), "dataset": train_config.dataset, "data_source": splits.source,
-               "teacher": teacher_info, "best_epoch": result.best_epoch, "epochs": result.history,
+    summary = {**summary, "dataset": p.dataset, "data_source": splits.source, "teacher": p.teacher_info,
                "inherited": before, "retrained": after}
-    files = _write_folder(folder, source, stored, result.model, splits, report, summary)
-    return RetrainFolderResult(folder, True, len(result.history), report, files)
+    files = _write_folder(p.folder, p.source, p.stored, model, splits, p.report, summary, checkpoint)
+    return RetrainFolderResult(p.folder, True, len(summary["epochs"]), p.report, files)
 
 
 def _write_folder(folder: Path, source: Path, stored: dict[str, Any], model, splits,
-                  report: dict[str, Any], summary: dict[str, Any]) -> dict[str, Path]:
+                  report: dict[str, Any], summary: dict[str, Any], checkpoint: Path) -> dict[str, Path]:
     """model.inherited.pt (once), model.pt, the exports that the folder had, report.json."""
     from latency_models.subnet_onnx import float_arch
     from supernet import SubViT, save_subnet
     from supernet.data import normalize
 
-    files: dict[str, Path] = {"checkpoint": folder / "retrain.pt"}
+    files: dict[str, Path] = {"checkpoint": checkpoint}
     inherited = folder / "model.inherited.pt"
     if source != inherited:
         files["inherited"] = write_bytes_atomic(inherited, source.read_bytes())

@@ -146,3 +146,23 @@ def test_nas_retrain_command(folder, tmp_path):
                                                str(tmp_path / "nodata")]), "nodata")
     (folder / "model.inherited.pt").write_bytes(b"junk")
     assert_bad_input(CliRunner().invoke(main, ["retrain", str(folder), "--no-distill"]), "model.inherited.pt")
+
+
+@pytest.mark.slow
+def test_nas_retrain_trials_on_ray_tune_keeps_the_best_trial(folder, tmp_path):
+    from tests.processes import nas, nas_env, run
+
+    r = run(nas("retrain", folder, "--trials", "3", "--workers", "2", "--epochs", "2", "--limit", "64"),
+            nas_env(tmp_path), timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "best of 3 trials" in r.stdout
+    summary = json.loads((folder / "report.json").read_text())["retrain"]
+    trials = summary["tune"]["trials"]
+    assert len(trials) == 3
+    defaults = RetrainConfig()
+    assert any(t["settings"]["lr"] == defaults.lr and t["settings"]["temperature"] == defaults.temperature
+               for t in trials)  # the defaults are the first trial
+    kept = next(t for t in trials if t["trial"] == summary["tune"]["best_trial"])
+    assert kept["best_val_top1"] == max(t["best_val_top1"] for t in trials)
+    assert max(e["val_top1"] for e in summary["epochs"]) == kept["best_val_top1"]
+    assert load_subnet(folder / "model.pt").config() == load_subnet(folder / "model.inherited.pt").config()
