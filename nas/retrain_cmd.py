@@ -48,19 +48,10 @@ def retrain(folder: Path, epochs, lr, distill, distill_weight, temperature, batc
         raise click.UsageError("--workers and --ray-address need --trials")
     if workers and ray_address:
         raise click.UsageError("--workers and --ray-address exclude each other (a cluster has its own)")
-    if trials:
-        from search.retrain_tune import tune_retrain
-
-        result = tune_retrain(folder, config, trials=trials, workers=workers, address=ray_address,
-                              supernet=supernet, data_dir=data_dir, resume=resume,
-                              on_start=lambda text: click.echo(text, err=True))
-        _print(result)
-        tuned = result.report["retrain"]["tune"]
-        click.echo(f"best of {len(tuned['trials'])} trials: " + ", ".join(
-            f"{k} {v:.3g}" for k, v in result.report["retrain"]["settings"].items()
-            if k in ("lr", "weight_decay", "distill_weight", "temperature")))
-        return
     try:
+        if trials:
+            _tune(folder, config, trials, workers, ray_address, supernet, data_dir, resume)
+            return
         with progress(config.epochs, "epochs", every_s=0.0) as step:
             result = retrain_folder(
                 folder, config, supernet=supernet, data_dir=data_dir, resume=resume,
@@ -74,9 +65,21 @@ def retrain(folder: Path, epochs, lr, distill, distill_weight, temperature, batc
 
         again = resume_command(click.get_current_context(), resume=True, distill=None)
         again += (" --no-distill" if not distill else "") + " " + shlex.quote(str(folder))
-        raise Interrupted(f"the last finished epoch is in {folder / 'retrain.pt'}; continue with {again}"
-                          ) from None
+        where = folder / ("tune" if trials else "retrain.pt")
+        raise Interrupted(f"the finished work is in {where}; continue with {again}") from None
     _print(result)
+
+
+def _tune(folder, config, trials, workers, ray_address, supernet, data_dir, resume) -> None:
+    from search.retrain_tune import TUNED, tune_retrain
+
+    result = tune_retrain(folder, config, trials=trials, workers=workers, address=ray_address,
+                          supernet=supernet, data_dir=data_dir, resume=resume,
+                          on_start=lambda text: click.echo(text, err=True))
+    _print(result)
+    summary = result.report["retrain"]
+    click.echo(f"best of {len(summary['tune']['trials'])} trials: "
+               + ", ".join(f"{k} {summary['settings'][k]:.3g}" for k in TUNED if k in summary["settings"]))
 
 
 def _print(result) -> None:

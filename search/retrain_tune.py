@@ -13,6 +13,7 @@ every node sees.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,9 @@ def tune_retrain(
             the first trial's and the centre of the searched ranges.
         workers: trials at once on a local Ray (default: one per CPU); `address`: a running cluster.
         resume: restore the experiment in `DIR/tune` after a kill (finished trials are kept).
+
+    Raises:
+        KeyboardInterrupt: Ctrl-C stopped the experiment (its state is saved: `resume` continues it).
     """
     import ray
     from optuna.samplers import TPESampler
@@ -88,6 +92,8 @@ def tune_retrain(
     storage = (p.folder / "tune").resolve()
     if resume and not tune.Tuner.can_restore(str(storage / "experiment")):
         raise InputError(f"{storage}: no Tune experiment to resume: start without --resume")
+    if not resume and storage.exists():  # a new experiment: the last one's trials are not its own
+        shutil.rmtree(storage)
     started = not ray.is_initialized()
     if started:
         ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
@@ -116,6 +122,8 @@ def tune_retrain(
     finally:
         if started:
             ray.shutdown()
+    if results.num_terminated + results.num_errors < trials:  # Tune caught a Ctrl-C and saved its state
+        raise KeyboardInterrupt
     return _keep_best(p, config, results, storage, RetrainConfig)
 
 
