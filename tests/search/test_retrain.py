@@ -166,3 +166,18 @@ def test_nas_retrain_trials_on_ray_tune_keeps_the_best_trial(folder, tmp_path):
     assert kept["best_val_top1"] == max(t["best_val_top1"] for t in trials)
     assert max(e["val_top1"] for e in summary["epochs"]) == kept["best_val_top1"]
     assert load_subnet(folder / "model.pt").config() == load_subnet(folder / "model.inherited.pt").config()
+
+
+def test_ctrl_c_says_how_to_resume(tmp_path, monkeypatch):
+    import search.retrain
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(search.retrain, "retrain_folder", interrupted)
+    r = CliRunner().invoke(main, ["retrain", str(tmp_path), "--no-distill", "--epochs", "3"])
+    assert r.exit_code == 130
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "interrupted" in lines[0], r.stderr
+    assert lines[0].endswith(f" retrain --epochs 3 --resume --no-distill {tmp_path}")
+    assert "Traceback" not in r.output
