@@ -8,7 +8,7 @@ from nas._app import NasGroup
 from nas.eval_cmd import evaluate
 from nas.extract_cmd import extract
 from nas.latency_cmd import devices, latency
-from nas.pending import COMMANDS
+from nas.retrain_cmd import retrain
 from nas.search_cmd import search
 from nas.space_cmd import space
 from nas.train_cmd import train
@@ -55,5 +55,4 @@ main.add_command(train)
 main.add_command(search)
 main.add_command(extract)
 main.add_command(evaluate)
-for _command in COMMANDS:
-    main.add_command(_command)
+main.add_command(retrain)

@@ -30,8 +30,8 @@ from search_space.archfile import load_arch_file
 from search_space.errors import InputError
 from search_space.files import path_exists, write_bytes_atomic, write_text_atomic
 
-__all__ = ["FORMATS", "ExtractResult", "check_formats", "evaluate_target", "extract_to_folder",
-           "resolve_supernet"]
+__all__ = ["FORMATS", "ExtractResult", "check_formats", "evaluate_target", "extract_to_folder", "onnx_files",
+           "resolve_supernet", "torchscript_file"]
 
 FORMATS = ("onnx", "torchscript", "coreml")
 CHECK_IMAGES = 200  # images on which the ONNX files are compared with PyTorch
@@ -104,7 +104,8 @@ def _compare(model_bytes: bytes, reference: np.ndarray, images: torch.Tensor, la
             "images": int(images.shape[0])}
 
 
-def _torchscript(sub: torch.nn.Module, path: Path) -> Path:
+def torchscript_file(sub: torch.nn.Module, path: Path) -> Path:
+    """`sub` traced to TorchScript at `path` (batch 1, explicit attention), written atomically."""
     import warnings
 
     from supernet import explicit_attention
@@ -151,6 +152,7 @@ def extract_to_folder(
             outside its space, an unknown format.
     """
     from latency_models import get_device
+    from latency_models.subnet_onnx import float_subnet
     from search.data import evaluation_data
     from supernet import extract, save_subnet
     from supernet.checkpoint import load_supernet
@@ -166,7 +168,7 @@ def extract_to_folder(
     out.mkdir(parents=True, exist_ok=True)
     sub = extract(model, arch).eval()
     files: dict[str, Path] = {"model": save_subnet(out / "model.pt", sub, extra={
-        "supernet_sha256": sha, "train_config": ckpt["train_config"]})}
+        "supernet_sha256": sha, "supernet_path": str(path.resolve()), "train_config": ckpt["train_config"]})}
     files["arch"] = write_text_atomic(out / "arch.yaml", yaml.safe_dump(
         {"arch": arch.to_dict(), "space": space_reference(space)}, sort_keys=False, default_flow_style=None))
     splits = evaluation_data(ckpt["train_config"], space.input)
@@ -182,11 +184,13 @@ def extract_to_folder(
         predicted = get_device(device).predictor(space).predict_ms([arch])[0]
         report["predicted_latency_ms"] = {device: float(predicted)}
     if "onnx" in formats:
-        files.update(_onnx_files(out, space, arch, model, sub, splits["val"], report, measure, note))
+        float_model = float_subnet(space, arch, supernet=model) if _has_int_blocks(arch) else None
+        files.update(onnx_files(out, space, arch, sub, float_model, splits["val"], report,
+                                measure=measure, note=note))
     elif measure:
         raise InputError("--measure times model.onnx: add onnx to --format")
     if "torchscript" in formats:
-        files["torchscript"] = _torchscript(sub, out / "model.torchscript.pt")
+        files["torchscript"] = torchscript_file(sub, out / "model.torchscript.pt")
     if "coreml" in formats:
         files["coreml"] = _coreml(space, arch, model, out / "model.mlpackage")
     report["files"] = {k: str(v) for k, v in files.items()}
@@ -194,20 +198,32 @@ def extract_to_folder(
     return ExtractResult(out, report, files)
 
 
-def _onnx_files(out: Path, space, arch, model, sub, val: tuple[torch.Tensor, torch.Tensor],
-                report: dict[str, Any], measure: bool, note: Callable[[str], None]) -> dict[str, Path]:
-    """model.float.onnx and model.onnx, their distance from PyTorch, and (measure) cpu latency."""
+def _has_int_blocks(arch) -> bool:
+    return any(b.bits in (8, 4) for b in arch.blocks)
+
+
+def onnx_files(out: Path, space, arch, sub, float_model, val: tuple[torch.Tensor, torch.Tensor],
+               report: dict[str, Any], *, measure: bool = False,
+               note: Callable[[str], None] | None = None) -> dict[str, Path]:
+    """Write model.float.onnx and model.onnx, and record their distance from PyTorch in `report`.
+
+    `sub` is the model to ship; `float_model` the same network at 32 bits everywhere (the graph
+    whose 8- and 4-bit blocks go onto ONNX Runtime's integer kernels; None when there are
+    none). With `measure`, model.onnx is timed on this CPU.
+    """
     from latency_models import get_device
-    from latency_models.measure_cpu import quantized_onnx
+    from latency_models.onnx_quant import quantize_blocks
+    from latency_models.subnet_onnx import to_onnx
     from supernet.export import export_onnx
 
+    note = note or (lambda _text: None)
     images, labels = (t[:CHECK_IMAGES] for t in val)
     with torch.inference_mode():
         reference = sub(images).numpy()
     files = {"onnx_float": export_onnx(sub, out / "model.float.onnx")}
     checks = {"float": _compare(files["onnx_float"].read_bytes(), reference, images, labels)}
-    if any(b.bits in (8, 4) for b in arch.blocks):
-        quantized = quantized_onnx(space, arch, supernet=model).SerializeToString()
+    if _has_int_blocks(arch):
+        quantized = quantize_blocks(to_onnx(float_model), space, arch).SerializeToString()
         files["onnx"] = write_bytes_atomic(out / "model.onnx", quantized)
         checks["int_kernels"] = _compare(quantized, reference, images, labels)
     else:

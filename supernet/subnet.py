@@ -111,6 +111,10 @@ class SubViT(nn.Module):
         return {"arch": self.arch.to_dict(), "input": self.input_spec.to_dict(),
                 "head_dim": self.head_dim, "local_window": self.local_window, "pool": self.pool}
 
+    def spanned_space(self) -> SearchSpace:
+        """The space whose only choices are this subnet's (input geometry, head width, its arch)."""
+        return SearchSpace.from_dict(_spanned_space(self.config()))
+
     @classmethod
     def from_config(cls, config: Any) -> SubViT:
         """Rebuild from `config()` data, validated as the one-arch space it spans.

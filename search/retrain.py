@@ -1,0 +1,227 @@
+"""`nas retrain`: fine-tune an extracted subnet folder in place, and say what it gained.
+
+Reads `DIR/model.pt` (as `nas extract` wrote it), fine-tunes it on its supernet's training
+data (`supernet.retrain`), by default distilling from the supernet's largest subnet, and
+checkpoints every epoch to `DIR/retrain.pt`. When the run is finished it keeps the extracted
+weights as `DIR/model.inherited.pt` (once: every later retrain starts from them again),
+writes the best epoch's model as `DIR/model.pt` (same format), re-exports `model.float.onnx`
+/ `model.onnx` (and `model.torchscript.pt` when the folder has one) through `nas extract`'s
+own export code, and adds the before/after figures to `DIR/report.json`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from search.deploy import onnx_files, resolve_supernet, torchscript_file
+from search.report import file_sha256
+from search_space.errors import InputError
+from search_space.files import path_exists, write_bytes_atomic, write_text_atomic
+
+__all__ = ["RetrainFolderResult", "finish", "prepare", "retrain_folder"]
+
+
+@dataclass(frozen=True)
+class RetrainFolderResult:
+    """Where the run stands: `finished` once model.pt and report.json were rewritten."""
+
+    folder: Path
+    finished: bool
+    epochs_done: int
+    report: dict[str, Any]
+    files: dict[str, Path]
+
+
+def _folder_files(folder: Path) -> tuple[Path, dict[str, Any]]:
+    """The weights to start from (the extracted ones) and the folder's report, or an InputError."""
+    if not path_exists(folder) or not folder.is_dir():
+        raise InputError(f"{folder}: no such folder (the folder `nas extract` wrote)")
+    model, report = folder / "model.pt", folder / "report.json"
+    if not path_exists(model) or not path_exists(report):
+        raise InputError(f"{folder}: not an extracted subnet (needs model.pt and report.json): "
+                         "run nas extract first")
+    try:
+        data = json.loads(report.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{report}: not readable JSON ({type(exc).__name__})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{report}: expected a JSON object")
+    inherited = folder / "model.inherited.pt"
+    return (inherited if path_exists(inherited) else model), data
+
+
+def _stored(path: Path) -> dict[str, Any]:
+    """The plain data `nas extract` stored beside the weights (training settings, supernet)."""
+    from supernet.checkpoint import read_weights_only
+    from supernet.subnet_file import SubnetFileError
+
+    data = read_weights_only(path, SubnetFileError, "model")
+    if not isinstance(data, dict) or not isinstance(data.get("train_config"), dict):
+        raise InputError(f"{path}: holds no training settings (extracted by an older vit-nas?): "
+                         "extract it again with nas extract")
+    return data
+
+
+def _teacher(model_path: Path, stored: dict[str, Any], report: dict[str, Any], given: Path | None, sub):
+    """The supernet's largest subnet, from --supernet or the recorded path, checked by sha256."""
+    from supernet import extract
+    from supernet.checkpoint import load_supernet
+
+    entry = report.get("supernet") if isinstance(report.get("supernet"), dict) else {}
+    recorded = {"path": stored.get("supernet_path", entry.get("path")),
+                "sha256": stored.get("supernet_sha256", entry.get("sha256"))}
+    recorded = {k: v for k, v in recorded.items() if isinstance(v, str)}
+    try:
+        path, sha = resolve_supernet(model_path, {"supernet": recorded}, given)
+        supernet, _ = load_supernet(path)
+    except InputError as exc:
+        raise InputError(f"{exc}; or fine-tune without a teacher: --no-distill") from None
+    if supernet.space.input != sub.input_spec:
+        raise InputError(f"{path}: its input ({supernet.space.input.to_dict()}) is not this subnet's: "
+                         "pass the supernet it was extracted from with --supernet, or --no-distill")
+    largest = supernet.space.largest()
+    return extract(supernet, largest).eval(), {"path": str(path.resolve()), "sha256": sha,
+                                               "arch": largest.to_dict()}
+
+
+def _splits(stored: dict[str, Any], sub, data_dir: Path | None):
+    from supernet.data import load_dataset
+    from supernet.train_config import TrainConfig
+
+    settings = dict(stored["train_config"])
+    if data_dir is not None:
+        if not path_exists(data_dir):
+            raise InputError(f"--data-dir: {data_dir}: no such file or folder")
+        settings["data_dir"] = str(data_dir)
+    config = TrainConfig.from_dict(settings)
+    spec = sub.input_spec
+    return load_dataset(config.dataset, config.data_dir, size=spec.size, channels=spec.channels,
+                        num_classes=spec.num_classes, val_fraction=config.val_fraction, seed=config.seed,
+                        limit=config.limit), config
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """Everything a fine-tune of a folder reads: the start weights, teacher, data, report."""
+
+    folder: Path
+    source: Path
+    report: dict[str, Any]
+    stored: dict[str, Any]
+    sub: Any
+    teacher: Any
+    teacher_info: dict[str, Any] | None
+    splits: Any
+    dataset: str
+
+    def describe(self) -> str:
+        by = f"distilling from {self.teacher_info['path']}" if self.teacher_info else "on the labels alone"
+        return (f"fine-tuning {self.source} on {self.splits.source} ({len(self.splits.train)} training "
+                f"images), {by}")
+
+
+def prepare(folder: str | Path, *, distill: bool, supernet: str | Path | None = None,
+            data_dir: str | Path | None = None) -> _Prepared:
+    """Read and check what fine-tuning `folder` needs (InputError, one line, when something is wrong)."""
+    from supernet import load_subnet
+
+    folder = Path(folder)
+    source, report = _folder_files(folder)
+    stored = _stored(source)
+    sub = load_subnet(source)
+    teacher, teacher_info = (None, None)
+    if distill:
+        teacher, teacher_info = _teacher(source, stored, report, Path(supernet) if supernet else None, sub)
+    splits, train_config = _splits(stored, sub, Path(data_dir) if data_dir is not None else None)
+    return _Prepared(folder, source, report, stored, sub, teacher, teacher_info, splits, train_config.dataset)
+
+
+def retrain_folder(
+    folder: str | Path,
+    config=None,
+    *,
+    supernet: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    resume: bool = False,
+    stop_after: int | None = None,
+    on_start: Callable[[str], None] | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> RetrainFolderResult:
+    """Fine-tune the subnet in `folder` (a `supernet.retrain.RetrainConfig`; default settings if None).
+
+    Raises:
+        InputError: not an extracted folder, a damaged model.pt, data that is not there, or
+            (with distillation) a supernet that is missing or not the one extracted from.
+    """
+    from supernet.retrain import RetrainConfig, retrain_subnet
+
+    config = config or RetrainConfig()
+    p = prepare(folder, distill=config.distill, supernet=supernet, data_dir=data_dir)
+    if on_start is not None:
+        on_start(p.describe())
+    result = retrain_subnet(p.sub, p.splits, config, p.folder / "retrain.pt", teacher=p.teacher,
+                            source=file_sha256(p.source), resume=resume, stop_after=stop_after,
+                            on_epoch=on_epoch)
+    if not result.finished:
+        return RetrainFolderResult(p.folder, False, len(result.history), p.report,
+                                   {"checkpoint": p.folder / "retrain.pt"})
+    return finish(p, result.model, {"settings": config.to_dict(), "best_epoch": result.best_epoch,
+                                    "epochs": result.history}, checkpoint=p.folder / "retrain.pt")
+
+
+def finish(p: _Prepared, model, summary: dict[str, Any], *, checkpoint: Path) -> RetrainFolderResult:
+    """Score the inherited and the fine-tuned model, then rewrite the folder (see the module doc)."""
+    from supernet.retrain import subnet_top1
+
+    splits = p.splits
+    before = {f"{name}_top1": subnet_top1(p.sub, split) for name, split in (("val", splits.val),
+                                                                             ("test", splits.test))}
+    after = {f"{name}_top1": subnet_top1(model, split) for name, split in (("val", splits.val),
+                                                                           ("test", splits.test))}
+    summary = {**summary, "dataset": p.dataset, "data_source": splits.source, "teacher": p.teacher_info,
+               "inherited": before, "retrained": after}
+    files = _write_folder(p.folder, p.source, p.stored, model, splits, p.report, summary, checkpoint)
+    return RetrainFolderResult(p.folder, True, len(summary["epochs"]), p.report, files)
+
+
+def _write_folder(folder: Path, source: Path, stored: dict[str, Any], model, splits,
+                  report: dict[str, Any], summary: dict[str, Any], checkpoint: Path) -> dict[str, Path]:
+    """model.inherited.pt (once), model.pt, the exports that the folder had, report.json."""
+    from latency_models.subnet_onnx import float_arch
+    from supernet import SubViT, save_subnet
+    from supernet.data import normalize
+
+    files: dict[str, Path] = {"checkpoint": checkpoint}
+    inherited = folder / "model.inherited.pt"
+    if source != inherited:
+        files["inherited"] = write_bytes_atomic(inherited, source.read_bytes())
+    else:
+        files["inherited"] = inherited
+    extra = {k: v for k, v in stored.items() if k not in ("state_dict", "config", "version", "retrain")}
+    extra["retrain"] = {"settings": summary["settings"], "best_epoch": summary["best_epoch"]}
+    files["model"] = save_subnet(folder / "model.pt", model, extra=extra)
+    val = (normalize(splits.val.images, splits.val), splits.val.labels)
+    had = set(report.get("files", {})) if isinstance(report.get("files"), dict) else set()
+    if "onnx" in had or path_exists(folder / "model.onnx"):
+        arch = model.arch
+        float_model = None
+        if any(b.bits in (8, 4) for b in arch.blocks):
+            float_model = SubViT.from_config({**model.config(), "arch": float_arch(arch).to_dict()})
+            float_model.load_state_dict(model.state_dict())
+            float_model.eval()
+        files.update(onnx_files(folder, model.spanned_space(), arch, model, float_model, val, report))
+    if "torchscript" in had or path_exists(folder / "model.torchscript.pt"):
+        files["torchscript"] = torchscript_file(model, folder / "model.torchscript.pt")
+    report.update(val_top1=summary["retrained"]["val_top1"], test_top1=summary["retrained"]["test_top1"],
+                  retrain=summary)
+    if path_exists(folder / "model.mlpackage"):
+        report["retrain"]["stale"] = ["model.mlpackage (still the inherited weights)"]
+    report["files"] = {**(report.get("files") if isinstance(report.get("files"), dict) else {}),
+                       **{k: str(v) for k, v in files.items()}}
+    files["report"] = write_text_atomic(folder / "report.json", json.dumps(report, indent=2) + "\n")
+    return files
+

@@ -1,0 +1,156 @@
+"""`nas retrain DIR --trials N`: tune the fine-tune itself with Ray Tune (Optuna searcher, ASHA).
+
+Each trial is a short `supernet.retrain` run with its own learning rate, weight decay,
+distillation weight and temperature, reporting validation top-1 after every epoch; ASHA
+(Li et al., "A System for Massively Parallel Hyperparameter Tuning", MLSys 2020) stops the
+poor ones early, and Optuna's TPE proposes the next settings from the finished ones. The
+first trial is the default settings, so the result is never chosen without them in the
+running. Every trial checkpoints to `DIR/tune/trial-<id>.pt` (and continues from it when the
+experiment is restored after a kill); the best trial's best epoch becomes `DIR/model.pt`
+exactly as a plain `nas retrain` would write it. On a cluster, `DIR` must be on storage
+every node sees.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from search.retrain import RetrainFolderResult, finish, prepare
+from search_space.errors import InputError
+
+__all__ = ["TUNED", "tune_retrain"]
+
+TUNED = ("lr", "weight_decay", "distill_weight", "temperature")
+
+
+def _param_space(config, distill: bool) -> dict[str, Any]:
+    from ray import tune
+
+    space = {"lr": tune.loguniform(config.lr / 10, config.lr * 10),
+             "weight_decay": tune.loguniform(1e-4, 0.2)}
+    if distill:
+        space.update(distill_weight=tune.uniform(0.0, 1.0), temperature=tune.uniform(1.0, 8.0))
+    return space
+
+
+def _trial(params: dict[str, Any], *, student, teacher, splits, base: dict[str, Any], out: str,
+           source: str) -> None:
+    """One Tune trial: a fine-tune with `params`, reporting validation top-1 per epoch."""
+    import torch
+    from ray import tune
+
+    from supernet.retrain import RetrainConfig, retrain_subnet
+
+    torch.set_num_threads(1)
+    config = RetrainConfig(**{**base, **params})
+    path = Path(out) / f"trial-{tune.get_context().get_trial_id()}.pt"
+
+    def report(record: dict[str, Any]) -> None:
+        tune.report({"val_top1": record["val_top1"], "loss": record["loss"], "epoch": record["epoch"]})
+
+    retrain_subnet(student, splits, config, path, teacher=teacher, source=source, resume=True,
+                   on_epoch=report)
+
+
+def tune_retrain(
+    folder: str | Path,
+    config,
+    *,
+    trials: int,
+    workers: int | None = None,
+    address: str | None = None,
+    supernet: str | Path | None = None,
+    data_dir: str | Path | None = None,
+    resume: bool = False,
+    on_start: Callable[[str], None] | None = None,
+) -> RetrainFolderResult:
+    """Run `trials` fine-tunes of `folder` on Ray Tune and keep the best one's weights.
+
+    Args:
+        config: the `RetrainConfig` whose epochs, batch size, schedule and distillation switch
+            every trial shares; its lr, weight decay, distillation weight and temperature are
+            the first trial's and the centre of the searched ranges.
+        workers: trials at once on a local Ray (default: one per CPU); `address`: a running cluster.
+        resume: restore the experiment in `DIR/tune` after a kill (finished trials are kept).
+
+    Raises:
+        KeyboardInterrupt: Ctrl-C stopped the experiment (its state is saved: `resume` continues it).
+    """
+    import ray
+    from optuna.samplers import TPESampler
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    from search.report import file_sha256
+    from supernet.retrain import RetrainConfig
+
+    p = prepare(folder, distill=config.distill, supernet=supernet, data_dir=data_dir)
+    storage = (p.folder / "tune").resolve()
+    if resume and not tune.Tuner.can_restore(str(storage / "experiment")):
+        raise InputError(f"{storage}: no Tune experiment to resume: start without --resume")
+    if not resume and storage.exists():  # a new experiment: the last one's trials are not its own
+        shutil.rmtree(storage)
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
+                 log_to_driver=False)
+    if on_start is not None:
+        where = f"cluster {address}" if address else "local Ray"
+        on_start(f"{p.describe()}; {trials} trials on Ray Tune ({where})")
+    trainable = tune.with_resources(tune.with_parameters(
+        _trial, student=p.sub, teacher=p.teacher, splits=p.splits, base=config.to_dict(),
+        out=str(storage), source=file_sha256(p.source)), {"cpu": 1})
+    try:
+        if resume:
+            tuner = tune.Tuner.restore(str(storage / "experiment"), trainable=trainable, resume_errored=True)
+        else:
+            defaults = {k: getattr(config, k) for k in _param_space(config, config.distill)}
+            searcher = OptunaSearch(points_to_evaluate=[defaults], sampler=TPESampler(seed=config.seed))
+            scheduler = ASHAScheduler(time_attr="epoch", max_t=config.epochs, grace_period=1,
+                                      reduction_factor=2)
+            tuner = tune.Tuner(trainable, param_space=_param_space(config, config.distill),
+                               tune_config=tune.TuneConfig(metric="val_top1", mode="max", num_samples=trials,
+                                                           search_alg=searcher, scheduler=scheduler,
+                                                           max_concurrent_trials=workers),
+                               run_config=tune.RunConfig(name="experiment", storage_path=str(storage),
+                                                         verbose=0))
+        results = tuner.fit()
+    finally:
+        if started:
+            ray.shutdown()
+    if results.num_terminated + results.num_errors < trials:  # Tune caught a Ctrl-C and saved its state
+        raise KeyboardInterrupt
+    return _keep_best(p, config, results, storage, RetrainConfig)
+
+
+def _keep_best(p, config, results, storage: Path, retrain_config) -> RetrainFolderResult:
+    """The best trial's best epoch as DIR/model.pt, and every trial in the report."""
+    from supernet import SubViT
+    from supernet.checkpoint import CheckpointError, read_weights_only
+
+    best = results.get_best_result(metric="val_top1", mode="max", scope="all")
+    if best is None or best.metrics is None:
+        raise InputError(f"{storage}: no trial reported a result (see the Ray logs)")
+    path = storage / f"trial-{best.metrics['trial_id']}.pt"
+    state = read_weights_only(path, CheckpointError, "trial checkpoint")
+    model = SubViT.from_config(p.sub.config())
+    model.load_state_dict(state["best"]["state_dict"])
+    model.eval()
+    trials = []
+    for result in results:
+        if result.metrics is None:
+            continue
+        params = {k: v for k, v in result.config.items() if k in TUNED}
+        frame = result.metrics_dataframe
+        top = float(frame["val_top1"].max()) if frame is not None and "val_top1" in frame else None
+        trials.append({"trial": result.metrics["trial_id"], "settings": params, "best_val_top1": top,
+                       "epochs": int(result.metrics.get("epoch", 0))})
+    settings = retrain_config(**{**config.to_dict(), **{k: v for k, v in best.config.items() if k in TUNED}})
+    summary = {"settings": settings.to_dict(), "best_epoch": int(state["best"]["epoch"]),
+               "epochs": list(state["history"]),
+               "tune": {"trials": trials, "best_trial": best.metrics["trial_id"]}}
+    return finish(p, model, summary, checkpoint=path)
