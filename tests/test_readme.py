@@ -34,7 +34,7 @@ def test_readme_commands_exist_with_the_options_it_shows():
         while isinstance(command, click.Group) and words and words[0] in command.commands:
             command = command.commands[words.pop(0)]
         assert not isinstance(command, click.Group) and not command.hidden, usage
-        options = {opt for p in command.params for opt in p.opts}
+        options = {opt for p in command.params for opt in (*p.opts, *p.secondary_opts)}
         shown = set(re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", " ".join(words)))
         assert shown <= options, (usage, sorted(shown - options))
         by_opt = {opt: p for p in command.params for opt in p.opts}
