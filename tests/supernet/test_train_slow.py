@@ -101,10 +101,16 @@ def test_train_killed_at_every_kind_of_moment_resumes_to_the_uninterrupted_weigh
     ckpt = out / "supernet.pt"
     moments: list[tuple[str, int, bool]] = []  # (kill point, epoch on disk, temporary file left)
 
-    def kill_when(make_ready, moment: str) -> None:
+    def kill_when(make_ready, moment: str, *, may_end_first: bool = False) -> None:
         ready = make_ready()  # made before the start: what is on disk now does not count
         proc = start(_command(out, "--resume"), env)
-        wait_for(proc, ready, moment)
+        try:
+            wait_for(proc, ready, moment)
+        except AssertionError:
+            if not (may_end_first and proc.returncode == 0):
+                raise
+            moments.append((f"{moment} (the run ended first)", _epoch(ckpt), False))
+            return
         stop(proc, signal.SIGKILL)
         assert proc.returncode == -signal.SIGKILL, f"the run ended by itself before: {moment}"
         moments.append((moment, _epoch(ckpt), bool(_temps(out, ".supernet.pt."))))
@@ -116,7 +122,8 @@ def test_train_killed_at_every_kind_of_moment_resumes_to_the_uninterrupted_weigh
     # 3. while a later checkpoint is written
     kill_when(lambda: _new_checkpoint_temp(out), "later checkpoint write")
     # 4. once the last epoch is saved, while the test split is evaluated
-    kill_when(lambda: _reaches(ckpt, EPOCHS), "last checkpoint")
+    # (a short window: on a loaded machine the run can finish before the poll sees the file)
+    kill_when(lambda: _reaches(ckpt, EPOCHS), "last checkpoint", may_end_first=True)
 
     epochs = [epoch for _, epoch, _ in moments]
     assert epochs == sorted(epochs) and epochs[-1] == EPOCHS, moments
