@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from supernet.checkpoint import CheckpointError, read_weights_only
 from supernet.data import DatasetSplits, Split, iterate_batches
 from supernet.quant import quantize_bias, quantize_weight
 from supernet.subnet import QuantLinear, SubViT
+from supernet.train import param_groups, warmup_cosine
 
 __all__ = ["RETRAIN_VERSION", "RetrainConfig", "RetrainResult", "distillation_loss", "retrain_subnet",
            "subnet_top1"]
@@ -172,26 +172,6 @@ def _deployable(qat: SubViT) -> SubViT:
     return plain.eval()
 
 
-def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        (no_decay if p.ndim < 2 or name in ("cls_token", "pos_embed") else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def _schedule(config: RetrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
-    total, warmup = config.epochs * steps_per_epoch, config.warmup_epochs * steps_per_epoch
-    floor = config.min_lr / config.lr
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = (step - warmup) / max(total - warmup, 1)
-        return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-
-    return factor
-
-
 def _train_split(splits: DatasetSplits, limit: int | None) -> Split:
     train = splits.train
     if limit is None or limit >= len(train):
@@ -208,10 +188,10 @@ class _Run:
         self.teacher = teacher.eval() if teacher is not None and config.distill else None
         self.train_split = _train_split(splits, config.limit)
         self.student = _quantization_aware(model)
-        self.optimizer = torch.optim.AdamW(_param_groups(self.student, config.weight_decay), lr=config.lr)
+        self.optimizer = torch.optim.AdamW(param_groups(self.student, config.weight_decay), lr=config.lr)
         self.steps_per_epoch = max(len(self.train_split) // config.batch_size, 1)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer,
-                                                           _schedule(config, self.steps_per_epoch))
+                                                           warmup_cosine(config, self.steps_per_epoch))
         self.epoch, self.history = 0, []
         self.best: tuple[int, float, dict[str, Tensor]] | None = None
 

@@ -33,7 +33,8 @@ from supernet.subnet_sampler import SubnetSampler
 from supernet.supervit import SuperViT
 from supernet.train_config import TrainConfig
 
-__all__ = ["Collective", "TrainResult", "evaluate", "fixed_eval_archs", "train_supernet"]
+__all__ = ["Collective", "TrainResult", "evaluate", "fixed_eval_archs", "param_groups", "train_supernet",
+           "warmup_cosine"]
 
 
 @dataclass(frozen=True)
@@ -67,14 +68,17 @@ def evaluate(model: SuperViT, arch: Arch, split: Split, batch_size: int = 512, d
     return correct / max(len(split), 1)
 
 
-def _param_groups(model: SuperViT, weight_decay: float) -> list[dict[str, Any]]:
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """AdamW groups: weight decay on matrices only (not on norms, biases, tokens or embeddings)."""
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         (no_decay if p.ndim < 2 or name in ("cls_token", "pos_embed") else decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-def _schedule(config: TrainConfig, steps_per_epoch: int) -> Callable[[int], float]:
+def warmup_cosine(config: Any, steps_per_epoch: int) -> Callable[[int], float]:
+    """The LR factor per step: linear warm-up, then cosine to `min_lr` (any config with `epochs`,
+    `warmup_epochs`, `lr` and `min_lr`: supernet training and subnet retraining share it)."""
     total, warmup = config.epochs * steps_per_epoch, config.warmup_epochs * steps_per_epoch
     floor = config.min_lr / config.lr
 
@@ -121,10 +125,10 @@ class _Trainer:
             same_classes = head is not None and head.shape[0] == space.input.num_classes
             load_vit_weights(self.model, state, head=same_classes)
         self.model.to(config.device)
-        self.optimizer = torch.optim.AdamW(_param_groups(self.model, config.weight_decay), lr=config.lr)
+        self.optimizer = torch.optim.AdamW(param_groups(self.model, config.weight_decay), lr=config.lr)
         self.steps_per_epoch = max(len(splits.train) // config.batch_size, 1)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer,
-                                                           _schedule(config, self.steps_per_epoch))
+                                                           warmup_cosine(config, self.steps_per_epoch))
         self.sampler = SubnetSampler(space, mode=config.sampling, seed=config.seed,
                                      max_age=2 * self.steps_per_epoch)
         self.largest, self.smallest = space.largest(), space.smallest()
