@@ -60,10 +60,8 @@ def _quiet() -> Any:
 
 def _coreml_weights(model, space: SearchSpace, arch: Arch) -> dict[int, list[str]]:
     """Each block's weight consts in a converted Core ML program, matched by order and shape."""
-    found = [(op.y.op.name, tuple(op.y.shape)) for f in model._mil_program.functions.values()
-             for op in f.operations
-             if op.op_type in ("matmul", "linear") and op.y.op is not None and op.y.op.op_type == "const"
-             and len(op.y.shape) == 2]
+    found = [w for f in model._mil_program.functions.values() for op in f.operations
+             if (w := _weight_const(op)) is not None]
     layout = weight_layout(space, arch)
     found = found[: len(layout)]  # the head comes last and stays fp16
     if [s for _, s in found] != [s for _, s in layout]:
@@ -72,6 +70,25 @@ def _coreml_weights(model, space: SearchSpace, arch: Arch) -> dict[int, list[str
     for (name, _), (block, _) in zip(found, layout, strict=True):
         blocks.setdefault(block, []).append(name)
     return blocks
+
+
+def _weight_const(op) -> tuple[str, tuple[int, int]] | None:
+    """(const name, (in, out)) of a matmul / linear op's 2-D constant weight, else None.
+
+    The converter fuses a matmul and a non-zero bias add into `linear` (weight stored (out, in)),
+    so trained weights come as `linear`, freshly initialised ones (zero bias) as `matmul`.
+    """
+    if op.op_type == "matmul":
+        w = op.y
+        if w.op is None or w.op.op_type != "const" or len(w.shape) != 2:
+            return None
+        return w.op.name, (tuple(w.shape)[::-1] if op.transpose_y.val else tuple(w.shape))
+    if op.op_type == "linear":
+        w = op.weight
+        if w.op is None or w.op.op_type != "const" or len(w.shape) != 2:
+            return None
+        return w.op.name, tuple(w.shape)[::-1]
+    return None
 
 
 def _drop_aliases(program):
@@ -87,8 +104,12 @@ def _drop_aliases(program):
     return program
 
 
-def coreml_model(space: SearchSpace, arch: Arch, *, supernet=None, seed: int = 0):
-    """The Core ML model of `arch`: fp16, with int8 / int4 weights in its 8- and 4-bit blocks."""
+def coreml_model(space: SearchSpace, arch: Arch, *, supernet=None, seed: int = 0, float_model=None):
+    """The Core ML model of `arch`: fp16, with int8 / int4 weights in its 8- and 4-bit blocks.
+
+    The weights come from `float_model` (the subnet at 32 bits everywhere, e.g. a retrained
+    one) when given, else from `supernet` (or a seeded random initialisation).
+    """
     import coremltools as ct
     import coremltools.optimize as cto
     import torch
@@ -97,7 +118,8 @@ def coreml_model(space: SearchSpace, arch: Arch, *, supernet=None, seed: int = 0
     from supernet import explicit_attention
     from supernet.export import example_input
 
-    sub = float_subnet(space, arch, supernet=supernet, seed=seed)
+    sub = float_model.eval() if float_model is not None else float_subnet(space, arch, supernet=supernet,
+                                                                           seed=seed)
     with _quiet():
         with explicit_attention(), torch.no_grad():
             program = _drop_aliases(torch.export.export(sub, (example_input(sub),)).run_decompositions())

@@ -30,8 +30,8 @@ from search_space.archfile import load_arch_file
 from search_space.errors import InputError
 from search_space.files import path_exists, write_bytes_atomic, write_text_atomic
 
-__all__ = ["FORMATS", "ExtractResult", "check_formats", "evaluate_target", "extract_to_folder", "onnx_files",
-           "resolve_supernet", "torchscript_file"]
+__all__ = ["FORMATS", "ExtractResult", "check_formats", "coreml_file", "evaluate_target", "extract_to_folder",
+           "onnx_files", "resolve_supernet", "torchscript_file"]
 
 FORMATS = ("onnx", "torchscript", "coreml")
 CHECK_IMAGES = 200  # images on which the ONNX files are compared with PyTorch
@@ -119,14 +119,15 @@ def torchscript_file(sub: torch.nn.Module, path: Path) -> Path:
     return write_bytes_atomic(path, buffer.getvalue())
 
 
-def _coreml(space, arch, supernet, path: Path) -> Path:
+def coreml_file(space, arch, path: Path, *, supernet=None, float_model=None) -> Path:
+    """`path` (an .mlpackage folder), written whole or not at all; see `latency_models.bundle.coreml_model`."""
     try:
         import coremltools  # noqa: F401
     except ImportError:
         raise InputError("--format coreml needs coremltools: pip install 'vit-nas[export]'") from None
     from latency_models.bundle import coreml_model
 
-    model = coreml_model(space, arch, supernet=supernet)
+    model = coreml_model(space, arch, supernet=supernet, float_model=float_model)
     with tempfile.TemporaryDirectory(dir=path.parent) as tmp:  # an .mlpackage is a folder: build, then rename
         staged = Path(tmp) / path.name
         model.save(str(staged))
@@ -192,7 +193,7 @@ def extract_to_folder(
     if "torchscript" in formats:
         files["torchscript"] = torchscript_file(sub, out / "model.torchscript.pt")
     if "coreml" in formats:
-        files["coreml"] = _coreml(space, arch, model, out / "model.mlpackage")
+        files["coreml"] = coreml_file(space, arch, out / "model.mlpackage", supernet=model)
     report["files"] = {k: str(v) for k, v in files.items()}
     files["report"] = write_text_atomic(out / "report.json", json.dumps(report, indent=2) + "\n")
     return ExtractResult(out, report, files)

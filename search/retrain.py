@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from search.deploy import onnx_files, resolve_supernet, torchscript_file
+from search.deploy import coreml_file, onnx_files, resolve_supernet, torchscript_file
 from search.report import file_sha256
 from search_space.errors import InputError
 from search_space.files import path_exists, write_bytes_atomic, write_text_atomic
@@ -216,10 +216,13 @@ def _write_folder(folder: Path, source: Path, stored: dict[str, Any], model, spl
         files.update(onnx_files(folder, model.spanned_space(), arch, model, float_model, val, report))
     if "torchscript" in had or path_exists(folder / "model.torchscript.pt"):
         files["torchscript"] = torchscript_file(model, folder / "model.torchscript.pt")
+    if "coreml" in had or path_exists(folder / "model.mlpackage"):
+        full_float = SubViT.from_config({**model.config(), "arch": float_arch(model.arch).to_dict()})
+        full_float.load_state_dict(model.state_dict())
+        files["coreml"] = coreml_file(model.spanned_space(), model.arch, folder / "model.mlpackage",
+                                      float_model=full_float)
     report.update(val_top1=summary["retrained"]["val_top1"], test_top1=summary["retrained"]["test_top1"],
                   retrain=summary)
-    if path_exists(folder / "model.mlpackage"):
-        report["retrain"]["stale"] = ["model.mlpackage (still the inherited weights)"]
     report["files"] = {**(report.get("files") if isinstance(report.get("files"), dict) else {}),
                        **{k: str(v) for k, v in files.items()}}
     files["report"] = write_text_atomic(folder / "report.json", json.dumps(report, indent=2) + "\n")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 
@@ -181,3 +182,81 @@ def test_ctrl_c_says_how_to_resume(tmp_path, monkeypatch):
     assert len(lines) == 1 and "interrupted" in lines[0], r.stderr
     assert lines[0].endswith(f" retrain --epochs 3 --resume --no-distill {tmp_path}")
     assert "Traceback" not in r.output
+
+
+def _coreml_weights(package):
+    return b"".join(p.read_bytes() for p in sorted(package.rglob("weight.bin")))
+
+
+def test_retrain_re_exports_the_core_ml_package_from_the_retrained_weights(extracted, tmp_path):
+    pytest.importorskip("coremltools")
+    from search.deploy import coreml_file
+
+    folder = shutil.copytree(extracted, tmp_path / "sub")
+    model = load_subnet(folder / "model.pt")
+    coreml_file(model.spanned_space(), model.arch, folder / "model.mlpackage",
+                float_model=_float_copy(model))
+    inherited = _coreml_weights(folder / "model.mlpackage")
+    retrain_folder(folder, TINY.replace(epochs=1))
+    report = json.loads((folder / "report.json").read_text())
+    assert report["files"]["coreml"] == str(folder / "model.mlpackage") and "stale" not in report["retrain"]
+    retrained = load_subnet(folder / "model.pt")
+    expected = tmp_path / "expected.mlpackage"
+    coreml_file(retrained.spanned_space(), retrained.arch, expected, float_model=_float_copy(retrained))
+    assert _coreml_weights(folder / "model.mlpackage") == _coreml_weights(expected) != inherited
+
+
+def _float_copy(model):
+    from latency_models.subnet_onnx import float_arch
+    from supernet import SubViT
+
+    copy = SubViT.from_config({**model.config(), "arch": float_arch(model.arch).to_dict()})
+    copy.load_state_dict(model.state_dict())
+    return copy.eval()
+
+
+def _finished_trials(tune_dir, epochs: int) -> dict[str, bytes]:
+    """The trial checkpoints in `tune_dir` that hold all `epochs` (name -> bytes)."""
+    done = {}
+    for path in tune_dir.glob("trial-*.pt"):
+        try:
+            data = path.read_bytes()
+            state = torch.load(io.BytesIO(data), weights_only=True)
+        except Exception:  # noqa: BLE001 - being written (atomically, but a listing can race the rename)
+            continue
+        if state["epoch"] == epochs:
+            done[path.name] = data
+    return done
+
+
+@pytest.mark.slow
+def test_tune_experiment_killed_mid_way_resumes_without_rerunning_finished_trials(folder, tmp_path):
+    """SIGKILL to the whole job (driver and Ray) once a trial has finished; --resume completes it."""
+    import os
+    import signal
+
+    from tests.processes import finish, nas, nas_env, run, start, wait_for
+
+    env = nas_env(tmp_path)
+    command = nas("retrain", folder, "--trials", "4", "--workers", "2", "--epochs", "3", "--limit", "64")
+    tune_dir, extracted = folder / "tune", (folder / "model.pt").read_bytes()
+    proc = start(command, env)
+    wait_for(proc, lambda: bool(_finished_trials(tune_dir, 3))
+             and any((tune_dir / "experiment").glob("experiment_state-*.json")),
+             "a finished trial and a saved experiment state", timeout=600, poll_s=0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the driver and every Ray process it started
+    finish(proc)
+    before = _finished_trials(tune_dir, 3)
+    assert (folder / "model.pt").read_bytes() == extracted  # nothing kept from a killed experiment
+
+    r = run([*command, "--resume"], env, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "best of 4 trials" in r.stdout
+    summary = json.loads((folder / "report.json").read_text())["retrain"]
+    trials = summary["tune"]["trials"]
+    assert len(trials) == 4 and len({t["trial"] for t in trials}) == 4
+    for name, data in before.items():  # a trial finished before the kill was not run again
+        assert (tune_dir / name).read_bytes() == data
+        assert name.removeprefix("trial-").removesuffix(".pt") in {t["trial"] for t in trials}
+    kept = next(t for t in trials if t["trial"] == summary["tune"]["best_trial"])
+    assert kept["best_val_top1"] == max(t["best_val_top1"] for t in trials)
