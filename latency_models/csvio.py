@@ -176,7 +176,7 @@ def resume_keys(path: str | Path, space: SearchSpace, device: str) -> set[str]:
     if not _check_header(path):
         return set()
     keys = set()
-    for line, row in enumerate(csv.DictReader(io.StringIO(_complete_text(path))), start=2):
+    for line, row in enumerate(csv.DictReader(io.StringIO(_complete_bytes(path).decode("utf-8"))), start=2):
         where = f"{path}:{line}"
         if (row.get("device") or device) != device:
             raise InputError(f"{where}: a row of device {row.get('device')!r}; profile {device!r} "
@@ -186,10 +186,14 @@ def resume_keys(path: str | Path, space: SearchSpace, device: str) -> set[str]:
     return keys
 
 
-def _complete_text(path: Path) -> str:
-    """The file's text up to its last newline (a torn final row is not data)."""
-    text = path.read_text(encoding="utf-8")
-    return text[: text.rfind("\n") + 1]
+def _complete_bytes(path: Path) -> bytes:
+    """The file's bytes up to its last newline (a torn final row is not data).
+
+    Bytes, not text: text mode turns CRLF into LF, and a length counted on it would cut rows
+    off a file saved with Windows line endings.
+    """
+    data = path.read_bytes()
+    return data[: data.rfind(b"\n") + 1]
 
 
 def _check_header(path: Path) -> bool:
@@ -219,7 +223,7 @@ def append_measurement(path: str | Path, measurements: Iterable[Measurement]) ->
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     has_header = _check_header(path)
-    complete = _complete_text(path).encode("utf-8") if has_header else b""
+    complete = _complete_bytes(path) if has_header else b""
     if path.exists() and len(complete) != path.stat().st_size:
         with open(path, "r+b") as fh:
             fh.truncate(len(complete))

@@ -57,6 +57,17 @@ def test_torn_last_line_is_dropped_on_resume(digits, tmp_path):
     assert [r.arch for r in read_measurements(out, digits)] == [r.arch for r in rows]
 
 
+def test_appending_to_a_file_saved_with_windows_line_endings_keeps_every_row(digits, tmp_path):
+    """A CSV re-saved with CRLF (a spreadsheet on Windows): resumed and appended, nothing cut off."""
+    out = tmp_path / "m.csv"
+    rows = fake_measurements(digits, 5)
+    append_measurement(out, rows[:3])
+    out.write_bytes(out.read_bytes().replace(b"\n", b"\r\n"))
+    assert len(resume_keys(out, digits, "cpu")) == 3
+    append_measurement(out, rows[3:])
+    assert [r.arch for r in read_measurements(out, digits)] == [r.arch for r in rows]
+
+
 def test_torn_header_is_started_again(digits, tmp_path):
     """A crash while the header of a new file was written: no rows yet, nothing to refuse."""
     out = tmp_path / "m.csv"
