@@ -234,7 +234,8 @@ def onnx_files(out: Path, space, arch, sub, float_model, val: tuple[torch.Tensor
         from latency_models.measure_cpu import CpuConfig, ort_session, time_session
 
         times = time_session(ort_session(_load_onnx(files["onnx"]), 1), CpuConfig())
-        report["measured_latency_ms"] = {"cpu": float(np.median(times)), "runs": len(times),
+        report["measured_latency_ms"] = {"cpu": float(np.median(times)), "cpu_min": float(np.min(times)),
+                                         "cpu_p90": float(np.percentile(times, 90)), "runs": len(times),
                                          "where": "this machine, ONNX Runtime, 1 thread, batch 1"}
         predicted = report.setdefault("predicted_latency_ms", {})
         if "cpu" not in predicted:

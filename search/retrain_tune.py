@@ -51,6 +51,14 @@ def _trial(params: dict[str, Any], *, student, teacher, splits, base: dict[str, 
     def report(record: dict[str, Any]) -> None:
         tune.report({"val_top1": record["val_top1"], "loss": record["loss"], "epoch": record["epoch"]})
 
+    if path.exists():
+        # a restored experiment runs again the trials that were running at the kill: Tune hears
+        # their finished epochs once more (a trial already complete would otherwise end
+        # reporting nothing), then the fine-tune continues from its checkpoint
+        from supernet.checkpoint import CheckpointError, read_weights_only
+
+        for record in read_weights_only(path, CheckpointError, "trial checkpoint").get("history", []):
+            report(record)
     retrain_subnet(student, splits, config, path, teacher=teacher, source=source, resume=True,
                    on_epoch=report)
 
