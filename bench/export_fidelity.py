@@ -98,9 +98,10 @@ def bench_dataset(dataset: str, n: int, work: Path) -> dict:
         "int_kernels_max_top1_drop": -min(r["int_kernels"]["top1_difference"] for r in ints),
     }
     median = {
-        "int_kernels_relative_diff": statistics.median(r["int_kernels"]["relative_max_abs_diff"] for r in ints),
-        "int_kernels_top1_agreement": statistics.median(r["int_kernels"]["top1_agreement"] for r in ints),
-        "int_kernels_top1_difference": statistics.median(r["int_kernels"]["top1_difference"] for r in ints),
+        key: statistics.median(r["int_kernels"][field] for r in ints)
+        for key, field in (("int_kernels_relative_diff", "relative_max_abs_diff"),
+                           ("int_kernels_top1_agreement", "top1_agreement"),
+                           ("int_kernels_top1_difference", "top1_difference"))
     }
     print(f"{dataset}: worst {worst}", flush=True)
     return {"archs_per_group": {k: len(v) for k, v in rows.items()}, "images": int(val[0].shape[0]),
@@ -110,7 +111,7 @@ def bench_dataset(dataset: str, n: int, work: Path) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--archs", type=int, default=30,
-                        help="archs with 8- or 4-bit blocks per space (and a third as many of each float kind)")
+                        help="archs with 8- or 4-bit blocks per space (a third as many of each float kind)")
     parser.add_argument("--datasets", default="digits,fashion-mnist")
     args = parser.parse_args()
     metrics = {}
@@ -120,8 +121,9 @@ def main() -> None:
     headline = {}
     for dataset, m in metrics.items():
         w = m["worst"]
-        headline[f"{dataset}: float ONNX vs PyTorch, worst max |logit diff|: 32-bit archs / with fp16 blocks"] = (
-            f"{w['float32_archs_float_onnx_max_abs_diff']:.1e} / {w['fp16_archs_float_onnx_max_abs_diff']:.1e}")
+        headline[f"{dataset}: float ONNX vs PyTorch, worst max |logit diff|: 32-bit archs / with fp16 "
+                 "blocks"] = (f"{w['float32_archs_float_onnx_max_abs_diff']:.1e} / "
+                              f"{w['fp16_archs_float_onnx_max_abs_diff']:.1e}")
         headline[f"{dataset}: int8/int4 ONNX vs PyTorch, worst relative logit diff / top-1 agreement / "
                  "top-1 drop"] = (f"{w['int_kernels_max_relative_diff']:.3f} / "
                                   f"{w['int_kernels_min_top1_agreement']:.3f} / "

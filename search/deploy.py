@@ -120,7 +120,7 @@ def torchscript_file(sub: torch.nn.Module, path: Path) -> Path:
 
 
 def coreml_file(space, arch, path: Path, *, supernet=None, float_model=None) -> Path:
-    """`path` (an .mlpackage folder), written whole or not at all; see `latency_models.bundle.coreml_model`."""
+    """`path` (an .mlpackage folder), written whole or not at all (`latency_models.bundle.coreml_model`)."""
     try:
         import coremltools  # noqa: F401
     except ImportError:
