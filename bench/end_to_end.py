@@ -146,24 +146,34 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--baseline-lr", type=float, default=1e-3)
     parser.add_argument("--baseline-batch-size", type=int, default=64)
-    parser.add_argument("--keep", type=Path, help="keep the work folder here (default: a temporary one)")
+    parser.add_argument("--retrain-lr", type=float, help="nas retrain --lr (default: its own default)")
+    parser.add_argument("--keep", type=Path,
+                        help="work in this folder and keep it (a rerun with it skips finished steps)")
     args = parser.parse_args()
 
     ckpt = supernet("fashion-mnist")
     work = args.keep or Path(tempfile.mkdtemp(prefix="e2e-"))
-    if work.exists() and args.keep:
-        shutil.rmtree(work)
-    work.mkdir(parents=True)
+    work.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "NAS_HOME": str(work / "home"), "PYTHONPATH": str(REPO),
            "PYTHONUNBUFFERED": "1"}
-    times: dict[str, float] = {}
+    seconds_file = work / "seconds.json"
+    times: dict[str, float] = json.loads(seconds_file.read_text()) if seconds_file.exists() else {}
+
+    def step(name: str, done: bool, *command: str) -> str:
+        """Run one `nas` command unless a kept work folder has its result already (a rerun resumes)."""
+        if done and name in times:
+            print(f"  {name}: done in an earlier run ({times[name]:.0f} s)", flush=True)
+            return ""
+        out, times[name] = nas(*command, env=env)
+        seconds_file.write_text(json.dumps(times, indent=2))
+        return out
 
     print("latency predictor (cpu, fashion-mnist)", flush=True)
     PROFILE_CSV.parent.mkdir(parents=True, exist_ok=True)
-    _, times["profile"] = nas("latency", "profile", "--device", "cpu", "--space", "fashion-mnist",
-                              "--n", str(args.profile_n), "--seed", "0", "--out", str(PROFILE_CSV), env=env)
-    fit_out, times["fit"] = nas("latency", "fit", "--device", "cpu", "--space", "fashion-mnist",
-                                "--data", str(PROFILE_CSV), "--target", "min", env=env)
+    step("profile", False, "latency", "profile", "--device", "cpu", "--space", "fashion-mnist",
+         "--n", str(args.profile_n), "--seed", "0", "--out", str(PROFILE_CSV))
+    fit_out = step("fit", False, "latency", "fit", "--device", "cpu", "--space", "fashion-mnist",
+                   "--data", str(PROFILE_CSV), "--target", "min")
 
     os.environ["NAS_HOME"] = env["NAS_HOME"]  # this process reads the predictor just fitted
     from latency_models import get_device
@@ -179,27 +189,34 @@ def main() -> None:
 
     print("search -> extract -> retrain", flush=True)
     search_dir, nas_dir, tuned_dir = work / "search", work / "nas", work / "nas-tuned"
-    _, times["search"] = nas("search", "--device", "cpu", "--budget", budget_text, "--supernet", str(ckpt),
-                             "--out", str(search_dir), "--seed", "0", env=env)
-    _, times["extract"] = nas("extract", str(search_dir / "best.yaml"), "--out", str(nas_dir), "--measure",
-                              env=env)
-    shutil.copytree(nas_dir, tuned_dir)
-    extracted = summary(report(nas_dir))
-    _, times["retrain"] = nas("retrain", str(nas_dir), "--epochs", str(args.retrain_epochs), env=env)
-    _, times["retrain_tuned"] = nas("retrain", str(tuned_dir), "--epochs", str(args.retrain_epochs),
-                                    "--trials", str(args.trials), "--workers", str(args.workers), env=env)
+    step("search", (search_dir / "best.yaml").exists(), "search", "--device", "cpu", "--budget", budget_text,
+         "--supernet", str(ckpt), "--out", str(search_dir), "--seed", "0")
+    step("extract", tuned_dir.exists(), "extract", str(search_dir / "best.yaml"), "--out", str(nas_dir),
+         "--measure")
+    extracted_file = work / "extracted.json"
+    if not tuned_dir.exists():
+        extracted_file.write_text(json.dumps(summary(report(nas_dir))))
+        shutil.copytree(nas_dir, tuned_dir)
+    extracted = json.loads(extracted_file.read_text())
+    retrain_args = [f"--{k}={v}" for k, v in (("lr", args.retrain_lr),) if v is not None]
+    step("retrain", "retrain" in report(nas_dir), "retrain", str(nas_dir), "--epochs",
+         str(args.retrain_epochs), *retrain_args)
+    step("retrain_tuned", "retrain" in report(tuned_dir), "retrain", str(tuned_dir), "--epochs",
+         str(args.retrain_epochs), "--trials", str(args.trials), "--workers", str(args.workers),
+         *retrain_args)
 
     print("baseline: uniformly scaled ViT trained from scratch", flush=True)
     total_epochs = FASHION_EPOCHS + args.retrain_epochs
     base_arch, base_pred, considered = baseline_arch(space, predictor, budget)
-    init = initial_supernet(ckpt, work / "init.pt")
+    base_dir, init = work / "baseline", work / "init.pt"
+    if not base_dir.exists():
+        initial_supernet(ckpt, init)
     base_yaml = baseline_yaml(search_dir / "best.yaml", base_arch, base_pred, init, work / "baseline.yaml")
-    base_dir = work / "baseline"
-    _, times["baseline_extract"] = nas("extract", str(base_yaml), "--out", str(base_dir), "--measure",
-                                       env=env)
-    _, times["baseline_train"] = nas("retrain", str(base_dir), "--no-distill", "--epochs", str(total_epochs),
-                                     "--lr", str(args.baseline_lr), "--batch-size",
-                                     str(args.baseline_batch_size), env=env)
+    step("baseline_extract", base_dir.exists(), "extract", str(base_yaml), "--out", str(base_dir),
+         "--measure")
+    step("baseline_train", "retrain" in report(base_dir), "retrain", str(base_dir), "--no-distill",
+         "--epochs", str(total_epochs), "--lr", str(args.baseline_lr), "--batch-size",
+         str(args.baseline_batch_size))
 
     # every final model timed again, side by side, after all training is done
     final = {name: summary(report(folder)) | {"remeasured_ms": measure(folder, env)}
@@ -210,8 +227,8 @@ def main() -> None:
     predicted = nas_final["predicted_ms"]
     metrics = {
         "budget_ms": budget, "percentile": args.percentile,
-        "profile_archs": len(read_measurements(PROFILE_CSV)),
-        "predictor_fit": fit_out.strip().splitlines()[0],
+        "profile_archs": len(read_measurements(PROFILE_CSV, space)),
+        "predictor_fit": fit_out.strip().splitlines()[0] if fit_out.strip() else None,
         "extracted": extracted, **final,
         "baseline_candidates": considered,
         "checks": {
@@ -240,7 +257,8 @@ def main() -> None:
     _common.write_result(
         "end_to_end",
         params={"device": "cpu", "dataset": "fashion-mnist", "percentile": args.percentile,
-                "profile_n": args.profile_n, "retrain_epochs": args.retrain_epochs, "trials": args.trials,
+                "profile_n": args.profile_n, "retrain_epochs": args.retrain_epochs,
+                "retrain_lr": args.retrain_lr, "trials": args.trials,
                 "workers": args.workers, "baseline_epochs": total_epochs, "baseline_lr": args.baseline_lr,
                 "baseline_batch_size": args.baseline_batch_size,
                 "fashion_supernet": {"limit": FASHION_LIMIT, "epochs": FASHION_EPOCHS}},

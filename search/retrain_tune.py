@@ -1,14 +1,14 @@
 """`nas retrain DIR --trials N`: tune the fine-tune itself with Ray Tune (Optuna searcher, ASHA).
 
 Each trial is a short `supernet.retrain` run with its own learning rate, weight decay,
-distillation weight and temperature, reporting validation top-1 after every epoch; ASHA
-(Li et al., "A System for Massively Parallel Hyperparameter Tuning", MLSys 2020) stops the
-poor ones early, and Optuna's TPE proposes the next settings from the finished ones. The
-first trial is the default settings, so the result is never chosen without them in the
-running. Every trial checkpoints to `DIR/tune/trial-<id>.pt` (and continues from it when the
-experiment is restored after a kill); the best trial's best epoch becomes `DIR/model.pt`
-exactly as a plain `nas retrain` would write it. On a cluster, `DIR` must be on storage
-every node sees.
+distillation weight and temperature, reporting validation top-1 after every epoch; ASHA (Li et
+al., "A System for Massively Parallel Hyperparameter Tuning", MLSys 2020) stops the poor ones
+once half their epochs are done, and Optuna's TPE proposes the next settings from the finished
+ones. The first trial is the default settings, so the result is never chosen without them in
+the running. Every trial checkpoints to `DIR/tune/trial-<id>.pt` (and continues from it when
+the experiment is restored after a kill); the best trial's best epoch becomes `DIR/model.pt`
+exactly as a plain `nas retrain` would write it. On a cluster, `DIR` must be on storage every
+node sees.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 from search.retrain import RetrainFolderResult, finish, prepare
 from search_space.errors import InputError
 
-__all__ = ["TUNED", "tune_retrain"]
+__all__ = ["TUNED", "grace_period", "tune_retrain"]
 
 TUNED = ("lr", "weight_decay", "distill_weight", "temperature")
 
@@ -34,6 +34,17 @@ def _param_space(config, distill: bool) -> dict[str, Any]:
     if distill:
         space.update(distill_weight=tune.uniform(0.0, 1.0), temperature=tune.uniform(1.0, 8.0))
     return space
+
+
+def grace_period(epochs: int) -> int:
+    """Epochs every trial runs before ASHA may stop it: half the fine-tune.
+
+    A higher learning rate first costs accuracy and overtakes only later in the cosine
+    schedule: on the Fashion-MNIST benchmark, lr 1e-3 was 2 points behind lr 1e-4 after two
+    epochs and 3 points ahead after ten. Stopping after one epoch (ASHA's usual grace) threw
+    such trials away before they could show it.
+    """
+    return max(1, epochs // 2)
 
 
 def _trial(params: dict[str, Any], *, student, teacher, splits, base: dict[str, Any], out: str,
@@ -118,8 +129,8 @@ def tune_retrain(
         else:
             defaults = {k: getattr(config, k) for k in _param_space(config, config.distill)}
             searcher = OptunaSearch(points_to_evaluate=[defaults], sampler=TPESampler(seed=config.seed))
-            scheduler = ASHAScheduler(time_attr="epoch", max_t=config.epochs, grace_period=1,
-                                      reduction_factor=2)
+            scheduler = ASHAScheduler(time_attr="epoch", max_t=config.epochs,
+                                      grace_period=grace_period(config.epochs), reduction_factor=2)
             tuner = tune.Tuner(trainable, param_space=_param_space(config, config.distill),
                                tune_config=tune.TuneConfig(metric="val_top1", mode="max", num_samples=trials,
                                                            search_alg=searcher, scheduler=scheduler,

@@ -260,3 +260,9 @@ def test_tune_experiment_killed_mid_way_resumes_without_rerunning_finished_trial
         assert name.removeprefix("trial-").removesuffix(".pt") in {t["trial"] for t in trials}
     kept = next(t for t in trials if t["trial"] == summary["tune"]["best_trial"])
     assert kept["best_val_top1"] == max(t["best_val_top1"] for t in trials)
+
+
+def test_tune_lets_every_trial_run_half_its_epochs_before_stopping_it():
+    from search.retrain_tune import grace_period
+
+    assert [grace_period(n) for n in (1, 2, 3, 10, 11)] == [1, 1, 1, 5, 5]
