@@ -161,8 +161,9 @@ def test_nas_retrain_trials_on_ray_tune_keeps_the_best_trial(folder, tmp_path):
     trials = summary["tune"]["trials"]
     assert len(trials) == 3
     defaults = RetrainConfig()
-    assert any(t["settings"]["lr"] == defaults.lr and t["settings"]["temperature"] == defaults.temperature
-               for t in trials)  # the defaults are the first trial
+    reference = [t for t in trials if t["settings"]["lr"] == defaults.lr
+                 and t["settings"]["temperature"] == defaults.temperature]  # the defaults are the first trial
+    assert len(reference) == 1 and reference[0]["epochs"] == 2  # and ASHA never stops them
     kept = next(t for t in trials if t["trial"] == summary["tune"]["best_trial"])
     assert kept["best_val_top1"] == max(t["best_val_top1"] for t in trials)
     assert max(e["val_top1"] for e in summary["epochs"]) == kept["best_val_top1"]
