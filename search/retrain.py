@@ -191,8 +191,7 @@ def finish(p: _Prepared, model, summary: dict[str, Any], *, checkpoint: Path) ->
 def _write_folder(folder: Path, source: Path, stored: dict[str, Any], model, splits,
                   report: dict[str, Any], summary: dict[str, Any], checkpoint: Path) -> dict[str, Path]:
     """model.inherited.pt (once), model.pt, the exports that the folder had, report.json."""
-    from latency_models.subnet_onnx import float_arch
-    from supernet import SubViT, save_subnet
+    from supernet import save_subnet
     from supernet.data import normalize
 
     files: dict[str, Path] = {"checkpoint": checkpoint}
@@ -206,19 +205,12 @@ def _write_folder(folder: Path, source: Path, stored: dict[str, Any], model, spl
     files["model"] = save_subnet(folder / "model.pt", model, extra=extra)
     val = (normalize(splits.val.images, splits.val), splits.val.labels)
     had = set(report.get("files", {})) if isinstance(report.get("files"), dict) else set()
+    full_float = model.float_copy()
     if "onnx" in had or path_exists(folder / "model.onnx"):
-        arch = model.arch
-        float_model = None
-        if any(b.bits in (8, 4) for b in arch.blocks):
-            float_model = SubViT.from_config({**model.config(), "arch": float_arch(arch).to_dict()})
-            float_model.load_state_dict(model.state_dict())
-            float_model.eval()
-        files.update(onnx_files(folder, model.spanned_space(), arch, model, float_model, val, report))
+        files.update(onnx_files(folder, model.spanned_space(), model.arch, model, full_float, val, report))
     if "torchscript" in had or path_exists(folder / "model.torchscript.pt"):
         files["torchscript"] = torchscript_file(model, folder / "model.torchscript.pt")
     if "coreml" in had or path_exists(folder / "model.mlpackage"):
-        full_float = SubViT.from_config({**model.config(), "arch": float_arch(model.arch).to_dict()})
-        full_float.load_state_dict(model.state_dict())
         files["coreml"] = coreml_file(model.spanned_space(), model.arch, folder / "model.mlpackage",
                                       float_model=full_float)
     report.update(val_top1=summary["retrained"]["val_top1"], test_top1=summary["retrained"]["test_top1"],

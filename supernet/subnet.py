@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -114,6 +115,14 @@ class SubViT(nn.Module):
     def spanned_space(self) -> SearchSpace:
         """The space whose only choices are this subnet's (input geometry, head width, its arch)."""
         return SearchSpace.from_dict(_spanned_space(self.config()))
+
+    def float_copy(self) -> SubViT:
+        """The same weights with every block at 32 bits, in eval mode: the graph that exporters
+        put onto integer kernels (ONNX Runtime) or quantize themselves (Core ML)."""
+        arch = Arch(self.arch.embed_dim, tuple(replace(b, bits=32) for b in self.arch.blocks))
+        copy = SubViT.from_config({**self.config(), "arch": arch.to_dict()})
+        copy.load_state_dict(self.state_dict())
+        return copy.eval()
 
     @classmethod
     def from_config(cls, config: Any) -> SubViT:

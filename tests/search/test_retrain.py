@@ -195,25 +195,16 @@ def test_retrain_re_exports_the_core_ml_package_from_the_retrained_weights(extra
 
     folder = shutil.copytree(extracted, tmp_path / "sub")
     model = load_subnet(folder / "model.pt")
-    coreml_file(model.spanned_space(), model.arch, folder / "model.mlpackage",
-                float_model=_float_copy(model))
+    coreml_file(model.spanned_space(), model.arch, folder / "model.mlpackage", float_model=model.float_copy())
     inherited = _coreml_weights(folder / "model.mlpackage")
     retrain_folder(folder, TINY.replace(epochs=1))
     report = json.loads((folder / "report.json").read_text())
     assert report["files"]["coreml"] == str(folder / "model.mlpackage") and "stale" not in report["retrain"]
     retrained = load_subnet(folder / "model.pt")
     expected = tmp_path / "expected.mlpackage"
-    coreml_file(retrained.spanned_space(), retrained.arch, expected, float_model=_float_copy(retrained))
+    coreml_file(retrained.spanned_space(), retrained.arch, expected, float_model=retrained.float_copy())
     assert _coreml_weights(folder / "model.mlpackage") == _coreml_weights(expected) != inherited
 
-
-def _float_copy(model):
-    from latency_models.subnet_onnx import float_arch
-    from supernet import SubViT
-
-    copy = SubViT.from_config({**model.config(), "arch": float_arch(model.arch).to_dict()})
-    copy.load_state_dict(model.state_dict())
-    return copy.eval()
 
 
 def _finished_trials(tune_dir, epochs: int) -> dict[str, bytes]:

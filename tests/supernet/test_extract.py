@@ -156,3 +156,17 @@ def test_checkpoint_loader_reports_junk_bytes_in_one_line(tmp_path):
         path.write_bytes(junk)
         with pytest.raises(CheckpointError, match=r"supernet\.pt"):
             load_checkpoint(path)
+
+
+def test_float_copy_is_the_same_weights_at_32_bits():
+    """What the exporters quantize from: this subnet's own weights (already on their grid), unrounded."""
+    model = trained_like("digits")
+    rng = np.random.default_rng(4)
+    arch = next(a for a in iter(lambda: model.space.sample(rng), None) if any(b.bits < 32 for b in a.blocks))
+    sub = extract(model, arch)
+    copy = sub.float_copy()
+    blocks = tuple(BlockChoice(b.attention, b.heads, b.mlp_ratio, b.token_keep, 32) for b in arch.blocks)
+    assert copy.arch == Arch(arch.embed_dim, blocks)
+    assert not copy.training
+    ours, theirs = sub.state_dict(), copy.state_dict()
+    assert ours.keys() == theirs.keys() and all(torch.equal(v, theirs[k]) for k, v in ours.items())
