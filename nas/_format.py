@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["human"]
+__all__ = ["human", "onnx_checks"]
 
 
 def human(n: float) -> str:
@@ -11,3 +11,10 @@ def human(n: float) -> str:
         if abs(n) >= limit:
             return f"{n / limit:.3g}{suffix}"
     return f"{n:.3g}"
+
+
+def onnx_checks(report: dict) -> list[str]:
+    """One line per ONNX file of an extracted folder's report: how far its logits are from PyTorch's."""
+    return [f"onnx ({name.replace('_', ' ')}) vs PyTorch: max |logit diff| {check['max_abs_diff']:.2g}, "
+            f"top-1 agreement {check['top1_agreement']:.3f}"
+            for name, check in report.get("onnx_vs_pytorch", {}).items()]

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from nas._format import onnx_checks
+
 __all__ = ["extract"]
 
 
@@ -42,7 +44,6 @@ def extract(best_yaml: Path, supernet: Path | None, out: Path | None, formats: s
         m = r["measured_latency_ms"]
         click.echo(f"measured on this CPU (ONNX Runtime, 1 thread): median {m['cpu']:.4g} ms, fastest "
                    f"{m['cpu_min']:.4g} ms")
-    for name, check in r.get("onnx_vs_pytorch", {}).items():
-        click.echo(f"onnx ({name.replace('_', ' ')}) vs PyTorch: max |logit diff| "
-                   f"{check['max_abs_diff']:.2g}, top-1 agreement {check['top1_agreement']:.3f}")
+    for line in onnx_checks(r):
+        click.echo(line)
     click.echo(f"wrote {', '.join(p.name for p in result.files.values())} to {result.out}")

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from nas._format import onnx_checks
+
 __all__ = ["retrain"]
 
 
@@ -88,9 +90,6 @@ def _print(result) -> None:
     click.echo(f"top-1 validation {before['val_top1']:.3f} -> {after['val_top1']:.3f}, "
                f"test {before['test_top1']:.3f} -> {after['test_top1']:.3f} "
                f"(inherited -> retrained, best epoch {r['best_epoch']} of {len(r['epochs'])})")
-    for name, check in result.report.get("onnx_vs_pytorch", {}).items():
-        click.echo(f"onnx ({name.replace('_', ' ')}) vs PyTorch: max |logit diff| "
-                   f"{check['max_abs_diff']:.2g}, top-1 agreement {check['top1_agreement']:.3f}")
-    for stale in r.get("stale", []):
-        click.echo(f"not updated: {stale}", err=True)
+    for line in onnx_checks(result.report):
+        click.echo(line)
     click.echo(f"wrote {', '.join(p.name for p in result.files.values())} to {result.folder}")

@@ -114,7 +114,6 @@ def tune_retrain(
     from ray.tune.search.optuna import OptunaSearch
 
     from search.report import file_sha256
-    from supernet.retrain import RetrainConfig
 
     p = prepare(folder, distill=config.distill, supernet=supernet, data_dir=data_dir)
     storage = (p.folder / "tune").resolve()
@@ -152,10 +151,10 @@ def tune_retrain(
             ray.shutdown()
     if results.num_terminated + results.num_errors < trials:  # Tune caught a Ctrl-C and saved its state
         raise KeyboardInterrupt
-    return _keep_best(p, config, results, storage, RetrainConfig)
+    return _keep_best(p, config, results, storage)
 
 
-def _keep_best(p, config, results, storage: Path, retrain_config) -> RetrainFolderResult:
+def _keep_best(p, config, results, storage: Path) -> RetrainFolderResult:
     """The best trial's best epoch as DIR/model.pt, and every trial in the report."""
     from supernet import SubViT
     from supernet.checkpoint import CheckpointError, read_weights_only
@@ -177,7 +176,7 @@ def _keep_best(p, config, results, storage: Path, retrain_config) -> RetrainFold
         top = float(frame["val_top1"].max()) if frame is not None and "val_top1" in frame else None
         trials.append({"trial": result.metrics["trial_id"], "settings": params, "best_val_top1": top,
                        "epochs": int(result.metrics.get("epoch", 0))})
-    settings = retrain_config(**{**config.to_dict(), **{k: v for k, v in best.config.items() if k in TUNED}})
+    settings = config.replace(**{k: v for k, v in best.config.items() if k in TUNED})
     summary = {"settings": settings.to_dict(), "best_epoch": int(state["best"]["epoch"]),
                "epochs": list(state["history"]),
                "tune": {"trials": trials, "best_trial": best.metrics["trial_id"]}}
