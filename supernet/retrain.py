@@ -38,6 +38,7 @@ from supernet.data import DatasetSplits, Split, iterate_batches
 from supernet.quant import quantize_bias, quantize_weight
 from supernet.subnet import QuantLinear, SubViT
 from supernet.train import param_groups, warmup_cosine
+from supernet.train_config import check_settings
 
 __all__ = ["RETRAIN_VERSION", "RetrainConfig", "RetrainResult", "distillation_loss", "retrain_subnet",
            "subnet_top1"]
@@ -69,16 +70,8 @@ class RetrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        checks = {
-            "epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1, "lr": self.lr > 0,
-            "min_lr": 0 <= self.min_lr <= self.lr, "weight_decay": self.weight_decay >= 0,
-            "warmup_epochs": self.warmup_epochs >= 0, "label_smoothing": 0 <= self.label_smoothing < 1,
-            "grad_clip": self.grad_clip >= 0, "distill_weight": 0 <= self.distill_weight <= 1,
-            "temperature": self.temperature > 0, "limit": self.limit is None or self.limit >= 1,
-        }
-        for name, ok in checks.items():
-            if not ok:
-                raise InputError(f"{name}: {getattr(self, name)!r} is not a valid value")
+        check_settings(self, {"temperature": self.temperature > 0,
+                              "limit": self.limit is None or self.limit >= 1})
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

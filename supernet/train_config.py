@@ -9,7 +9,7 @@ from typing import Any
 from search_space._check import as_float, as_int, as_str
 from search_space.errors import InputError
 
-__all__ = ["TrainConfig", "preset"]
+__all__ = ["TrainConfig", "check_settings", "preset"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,20 +42,13 @@ class TrainConfig:
     init_from: str | None = None
 
     def __post_init__(self) -> None:
-        checks = {
-            "epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1, "lr": self.lr > 0,
-            "min_lr": 0 <= self.min_lr <= self.lr, "weight_decay": self.weight_decay >= 0,
-            "warmup_epochs": self.warmup_epochs >= 0, "label_smoothing": 0 <= self.label_smoothing < 1,
-            "grad_clip": self.grad_clip >= 0, "distill_weight": 0 <= self.distill_weight <= 1,
+        check_settings(self, {
             "random_subnets": self.random_subnets >= 0,
             "val_fraction": 0 < self.val_fraction < 1, "eval_every": self.eval_every >= 1,
             "sampling": self.sampling in ("uniform", "complexity", "performance"),
             "device": self.device in ("cpu", "cuda"),
             "limit": self.limit is None or self.limit >= 10,
-        }
-        for name, ok in checks.items():
-            if not ok:
-                raise InputError(f"{name}: {getattr(self, name)!r} is not a valid value")
+        })
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -73,6 +66,21 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def check_settings(config: Any, extra: dict[str, bool]) -> None:
+    """An `InputError` naming the first bad setting: first the optimisation settings that every
+    run has (supernet training and subnet retraining share them), then `extra`'s checks."""
+    checks = {
+        "epochs": config.epochs >= 1, "batch_size": config.batch_size >= 1, "lr": config.lr > 0,
+        "min_lr": 0 <= config.min_lr <= config.lr, "weight_decay": config.weight_decay >= 0,
+        "warmup_epochs": config.warmup_epochs >= 0, "label_smoothing": 0 <= config.label_smoothing < 1,
+        "grad_clip": config.grad_clip >= 0, "distill_weight": 0 <= config.distill_weight <= 1,
+        **extra,
+    }
+    for name, ok in checks.items():
+        if not ok:
+            raise InputError(f"{name}: {getattr(config, name)!r} is not a valid value")
 
 
 def _typed(name: str, kind: str, value: Any) -> Any:
