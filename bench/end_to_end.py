@@ -126,15 +126,15 @@ def summary(rep: dict) -> dict:
     }
 
 
-def measure(folder: Path, env: dict[str, str]) -> dict:
-    """Time model.onnx of `folder` again (after retraining rewrote it) with the same loop as extract."""
-    code = ("import json,sys,numpy as np,onnx;from latency_models.measure_cpu import CpuConfig,ort_session,"
-            "time_session;t=time_session(ort_session(onnx.load(sys.argv[1]),1),CpuConfig());"
-            "print(json.dumps({'median':float(np.median(t)),'min':float(np.min(t)),"
-            "'p90':float(np.percentile(t,90)),'runs':len(t)}))")
-    proc = subprocess.run([sys.executable, "-c", code, str(folder / "model.onnx")], cwd=REPO, env=env,
-                          text=True, capture_output=True, check=True)
-    return json.loads(proc.stdout)
+def measure(folder: Path) -> dict:
+    """Time model.onnx of `folder` again (retraining rewrote it) with `nas extract --measure`'s loop."""
+    import onnx
+
+    from latency_models.measure_cpu import CpuConfig, ort_session, time_session
+
+    t = time_session(ort_session(onnx.load(str(folder / "model.onnx")), 1), CpuConfig())
+    return {"median": float(np.median(t)), "min": float(np.min(t)), "p90": float(np.percentile(t, 90)),
+            "runs": len(t)}
 
 
 def main() -> None:
@@ -219,7 +219,7 @@ def main() -> None:
          str(args.baseline_batch_size))
 
     # every final model timed again, side by side, after all training is done
-    final = {name: summary(report(folder)) | {"remeasured_ms": measure(folder, env)}
+    final = {name: summary(report(folder)) | {"remeasured_ms": measure(folder)}
              for name, folder in (("nas_retrained", nas_dir), ("nas_tuned", tuned_dir),
                                   ("baseline", base_dir))}
     nas_final, base_final = final["nas_retrained"], final["baseline"]
