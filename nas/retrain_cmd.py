@@ -15,7 +15,7 @@ __all__ = ["retrain"]
 @click.argument("folder", type=click.Path(path_type=Path), metavar="DIR")
 @click.option("--epochs", type=click.IntRange(1, None), help="Epochs of fine-tuning (default 10).")
 @click.option("--lr", type=click.FloatRange(0, None, min_open=True),
-              help="Peak learning rate (default 1e-4).")
+              help="Peak learning rate (default 1e-3).")
 @click.option("--distill/--no-distill", default=True, show_default=True,
               help="Distil from the supernet's largest subnet (needs the supernet).")
 @click.option("--distill-weight", type=click.FloatRange(0, 1),
