@@ -56,7 +56,7 @@ class SearchSettings:
     generations: int = 10
     seed: int = 0
     parents: int | None = None
-    mutation_prob: float = 0.1
+    mutation_prob: float = 0.2  # see EvolutionSampler
     val_limit: int | None = None
 
     def __post_init__(self) -> None:
