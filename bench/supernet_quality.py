@@ -1,0 +1,252 @@
+"""Supernet quality: does the supernet rank subnets as training them alone would?
+
+On Fashion-MNIST (exact IDX files; the CPU-sized benchmark setting of bench/_supernets.py:
+the first 8,000 training images, 12 epochs, batches of 64, lr 1e-3), on this machine's CPU:
+
+1. three supernets, identical but for `--sampling` (uniform, complexity, performance), same
+   seed and epochs; the performance one is the benchmark supernet the search benches use;
+2. N archs spread over the MACs range: the smallest, the largest, and N-2 uniform samples of
+   the space at evenly spaced quantiles of its MACs distribution (the middle one is the
+   median-MACs subnet);
+3. each arch trained alone, from a fresh initialisation, for the same epochs with the same
+   recipe (AdamW, warm-up + cosine, label smoothing, clipping, batch, lr), on the same images,
+   without distillation, quantization-aware where its blocks are below 32 bits
+   (`supernet.retrain` from freshly initialised weights; the epoch kept is the best on
+   validation);
+4. per supernet: Kendall tau between inherited and stand-alone top-1 over the N archs (test
+   split, and validation), the largest subnet against the largest trained alone, and the
+   largest, smallest and median-MACs subnets' top-1.
+
+Everything is cached in a work folder (supernets and stand-alone runs resume after a stop);
+`--jobs 2` runs two trainings at a time, one thread each.
+
+    python bench/supernet_quality.py [--archs 11] [--jobs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import _common
+import numpy as np
+from _supernets import FASHION_BATCH, FASHION_EPOCHS, FASHION_LIMIT, FASHION_LR, config_for
+
+from search_space import Arch, SearchSpace, load_space
+from search_space.files import nas_home, write_text_atomic
+
+SAMPLINGS = ("uniform", "complexity", "performance")
+SPACINGS = ("quantile", "log")
+
+
+def supernet_dir(sampling: str) -> Path:
+    """The benchmark supernet's folder for `performance` (the default), a sibling for the others."""
+    _, folder = config_for("fashion-mnist")
+    return folder if sampling == "performance" else folder.with_name(f"{folder.name}-{sampling}")
+
+
+def choose_archs(space: SearchSpace, count: int, spacing: str, seed: int = 0) -> dict[str, Arch]:
+    """smallest, largest and `count`-2 archs between them, spread over the MACs range.
+
+    quantile: uniform samples of the space at evenly spaced quantiles of its MACs
+    distribution (where the search looks; the middle one is the median-MACs subnet);
+    log: complexity-aware samples within 5% of MACs evenly spaced on a log scale (the range
+    spans two orders of magnitude, and the small end is where trained-alone accuracy moves).
+    """
+    rng = np.random.default_rng(seed)
+    archs = {"smallest": space.smallest()}
+    inner = count - 2
+    if spacing == "quantile":
+        samples = [space.sample(rng) for _ in range(2000)]
+        macs = np.array([space.macs(a) for a in samples])
+        order = np.argsort(macs, kind="stable")
+        for i in range(inner):
+            q = (i + 1) / (inner + 1)
+            archs[f"q{round(100 * q):02d}"] = samples[int(order[round(q * (len(samples) - 1))])]
+    else:
+        lo, hi = space.macs(space.smallest()), space.macs(space.largest())
+        for i, target in enumerate(np.geomspace(lo, hi, count)[1:-1]):
+            archs[f"log{i + 1}"] = space.sample_by_macs(rng, band=(0.95 * target, 1.05 * target))
+    archs["largest"] = space.largest()
+    return archs
+
+
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def train_supernet_job(sampling: str) -> str:
+    """Train (or finish) the supernet of `sampling`; returns its checkpoint path."""
+    from supernet.checkpoint import load_checkpoint
+    from supernet.train import train_supernet
+
+    config, _ = config_for("fashion-mnist")
+    config = config.replace(sampling=sampling)
+    folder = supernet_dir(sampling)
+    path = folder / "supernet.pt"
+    if not (path.is_file() and load_checkpoint(path)["epoch"] >= config.epochs):
+        start = time.perf_counter()
+        train_supernet(config, folder, resume=path.is_file())
+        print(f"  supernet ({sampling}) trained in {time.perf_counter() - start:.0f} s", flush=True)
+    return str(path)
+
+
+def standalone_job(name: str, arch_dict: dict[str, Any], work: str, seed: int = 0) -> dict[str, Any]:
+    """Train `arch` alone from a fresh initialisation; its val/test top-1 (cached in `work`).
+
+    `seed` (initialisation and data order) other than the supernets' gives the noise floor.
+    """
+    import torch
+
+    from search_space import Arch
+    from supernet.data import load_dataset
+    from supernet.extract import extract
+    from supernet.retrain import RetrainConfig, retrain_subnet, subnet_top1
+    from supernet.supervit import SuperViT
+
+    stem = f"standalone-{name}" + (f"-seed{seed}" if seed else "")
+    out = Path(work) / f"{stem}.json"
+    if out.is_file():
+        return json.loads(out.read_text())
+    config, _ = config_for("fashion-mnist")
+    space = load_space(config.space)
+    arch = space.validate(Arch.from_dict(arch_dict))
+    splits = load_dataset(config.dataset, config.data_dir, size=space.input.size,
+                          channels=space.input.channels, num_classes=space.input.num_classes,
+                          val_fraction=config.val_fraction, seed=config.seed, limit=config.limit)
+    torch.manual_seed(config.seed + seed)
+    fresh = extract(SuperViT(space), arch)
+    recipe = RetrainConfig(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
+                           min_lr=config.min_lr, weight_decay=config.weight_decay,
+                           warmup_epochs=config.warmup_epochs, label_smoothing=config.label_smoothing,
+                           grad_clip=config.grad_clip, distill=False, seed=config.seed + seed)
+    start = time.perf_counter()
+    result = retrain_subnet(fresh, splits, recipe, Path(work) / f"{stem}.pt", resume=True)
+    record = {"arch": arch.to_dict(), "macs": int(space.macs(arch)), "seed": seed,
+              "best_epoch": result.best_epoch,
+              "val_top1": subnet_top1(result.model, splits.val),
+              "test_top1": subnet_top1(result.model, splits.test),
+              "seconds": time.perf_counter() - start}
+    write_text_atomic(out, json.dumps(record, indent=2) + "\n")
+    print(f"  {stem} trained alone: test {record['test_top1']:.3f} ({record['seconds']:.0f} s)", flush=True)
+    return record
+
+
+def inherited(path: str, archs: dict[str, Arch]) -> dict[str, dict[str, float]]:
+    """val/test top-1 of every arch with the supernet's weights."""
+    from supernet.checkpoint import load_supernet
+    from supernet.data import load_dataset
+    from supernet.train import evaluate
+    from supernet.train_config import TrainConfig
+
+    model, data = load_supernet(path)
+    config = TrainConfig.from_dict(data["train_config"])
+    space = model.space
+    splits = load_dataset(config.dataset, config.data_dir, size=space.input.size,
+                          channels=space.input.channels, num_classes=space.input.num_classes,
+                          val_fraction=config.val_fraction, seed=config.seed, limit=config.limit)
+    return {name: {f"{s}_top1": evaluate(model, arch, getattr(splits, s)) for s in ("val", "test")}
+            for name, arch in archs.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--archs", type=int, default=11, help="archs per set trained alone (>= 3)")
+    parser.add_argument("--noise-seeds", type=int, default=2,
+                        help="extra seeds of the median-MACs arch trained alone (the noise floor)")
+    parser.add_argument("--jobs", type=int, default=2, help="trainings at a time (one thread each)")
+    parser.add_argument("--work", type=Path, help="work folder (default: $NAS_HOME/bench/supernet_quality)")
+    args = parser.parse_args()
+    if args.archs < 3:
+        parser.error("--archs: need at least 3")
+
+    from latency_models.metrics import kendall_tau
+
+    config, _ = config_for("fashion-mnist")
+    space = load_space(config.space)
+    sets = {spacing: choose_archs(space, args.archs, spacing) for spacing in SPACINGS}
+    archs = {name: arch for chosen in sets.values() for name, arch in chosen.items()}
+    names_of = {spacing: list(chosen) for spacing, chosen in sets.items()}
+    median_name = names_of["quantile"][1 + (args.archs - 2) // 2]
+    work = args.work or nas_home() / "bench" / "supernet_quality"
+    work.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=args.jobs, initializer=_one_thread,
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
+        supernets = {s: pool.submit(train_supernet_job, s) for s in SAMPLINGS}
+        by_size = sorted(archs, key=lambda n: -space.macs(archs[n]))
+        alone = {n: pool.submit(standalone_job, n, archs[n].to_dict(), str(work)) for n in by_size}
+        again = [pool.submit(standalone_job, median_name, archs[median_name].to_dict(), str(work), seed)
+                 for seed in range(1, args.noise_seeds + 1)]
+        paths = {s: f.result() for s, f in supernets.items()}
+        standalone = {n: alone[n].result() for n in archs}
+        repeats = [standalone[median_name]["test_top1"]] + [f.result()["test_top1"] for f in again]
+    print(f"trainings done in {time.perf_counter() - start:.0f} s", flush=True)
+
+    per_sampling = {}
+    for sampling, path in paths.items():
+        inh = inherited(path, archs)
+        epochs = json.loads((Path(path).parent / "metrics.json").read_text())["epochs"]
+        gap = 100 * (inh["largest"]["test_top1"] - standalone["largest"]["test_top1"])
+        m: dict[str, Any] = {
+            "largest_minus_standalone_test_points": gap, "largest_within_1_point": gap >= -1.0,
+            "largest_test": inh["largest"]["test_top1"], "smallest_test": inh["smallest"]["test_top1"],
+            "median_macs_test": inh[median_name]["test_top1"], "inherited": inh,
+            "training_seconds": sum(e["seconds"] for e in epochs),
+            "training_images_per_s": float(np.median([e["images_per_s"] for e in epochs]))}
+        for spacing, names in names_of.items():
+            for split in ("test", "val"):
+                m[f"kendall_tau_{spacing}_{split}"] = kendall_tau(
+                    np.array([inh[n][f"{split}_top1"] for n in names]),
+                    np.array([standalone[n][f"{split}_top1"] for n in names]))
+        per_sampling[sampling] = m
+        print(f"{sampling}: tau (test) quantile {m['kendall_tau_quantile_test']:.3f}, log "
+              f"{m['kendall_tau_log_test']:.3f}; largest {gap:+.1f} points vs alone", flush=True)
+
+    noise = {"arch": median_name, "test_top1": repeats, "spread_points": 100 * (max(repeats) - min(repeats))}
+    headline = {}
+    for sampling, m in per_sampling.items():
+        headline[f"{sampling} sampling: Kendall tau, inherited vs trained alone ({args.archs} archs at MACs "
+                 "quantiles; at log-spaced MACs)"] = (
+            f"{m['kendall_tau_quantile_test']:.2f}; {m['kendall_tau_log_test']:.2f}")
+        headline[f"{sampling} sampling: largest / median-MACs / smallest test top-1 (largest vs alone)"] = (
+            f"{m['largest_test']:.3f} / {m['median_macs_test']:.3f} / {m['smallest_test']:.3f} "
+            f"({m['largest_minus_standalone_test_points']:+.1f} points)")
+    headline["median-MACs arch trained alone, seeds 0.." + str(args.noise_seeds) + ": test top-1 spread"] = (
+        f"{noise['spread_points']:.1f} points")
+    perf = per_sampling["performance"]
+    headline["performance sampling (the default): training speed on this CPU, 2 threads"] = (
+        f"{perf['training_images_per_s']:.0f} images/s ({perf['training_seconds'] / 60:.0f} min for "
+        f"{FASHION_EPOCHS} epochs)")
+    _common.write_result(
+        "supernet_quality",
+        params={"dataset": "fashion-mnist", "device": "cpu", "limit": FASHION_LIMIT, "epochs": FASHION_EPOCHS,
+                "batch_size": FASHION_BATCH, "lr": FASHION_LR, "seed": config.seed, "archs": args.archs,
+                "noise_seeds": args.noise_seeds, "jobs": args.jobs},
+        metrics={"sets": {spacing: {n: {"arch": archs[n].to_dict(), "macs": int(space.macs(archs[n]))}
+                                    for n in names} for spacing, names in names_of.items()},
+                 "median_macs_arch": median_name, "standalone": standalone, "noise": noise,
+                 "per_sampling": per_sampling, "seconds": time.perf_counter() - start},
+        notes=(f"Fashion-MNIST (exact IDX files): the first {FASHION_LIMIT} training images (a seeded 10% "
+               "held out for validation) and the full 10,000-image test set; CPU (this machine). "
+               "Stand-alone runs: the same recipe and epochs as the supernets, from a fresh "
+               "initialisation, no distillation, the best epoch on validation. Kendall tau between "
+               "inherited and stand-alone top-1 over each set of archs (smallest, largest and the archs "
+               "between: at MACs quantiles of the space, or at log-spaced MACs). noise: the median-MACs "
+               "arch trained alone again with other seeds. Training speed (images through the sandwich "
+               "step, median of epochs) is only comparable between runs trained alike: the performance "
+               "supernet was trained alone with 2 threads, the others by this script, two at a time "
+               "with one thread each."),
+        command="python bench/supernet_quality.py",
+        headline=headline)
+
+
+if __name__ == "__main__":
+    main()
