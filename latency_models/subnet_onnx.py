@@ -16,12 +16,12 @@ from __future__ import annotations
 import io
 import logging
 import warnings
-from dataclasses import replace
 from functools import lru_cache
 from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from search_space import Arch, SearchSpace
+from search_space.arch import float_arch
 from search_space.ops import token_schedule
 
 if TYPE_CHECKING:
@@ -31,11 +31,6 @@ if TYPE_CHECKING:
 __all__ = ["float_arch", "float_subnet", "merges_all_of_a", "to_onnx"]
 
 OPSET = 18
-
-
-def float_arch(arch: Arch) -> Arch:
-    """The same network with every block at 32 bits (the graph the quantizers start from)."""
-    return Arch(arch.embed_dim, tuple(replace(b, bits=32) for b in arch.blocks))
 
 
 @lru_cache(maxsize=4)

@@ -118,3 +118,8 @@ class Arch:
             for b in self.blocks
         ]
         return f"d{self.embed_dim} x{self.depth} [{', '.join(parts)}]"
+
+
+def float_arch(arch: Arch) -> Arch:
+    """The same network with every block at 32 bits (the graph the quantizers start from)."""
+    return Arch(arch.embed_dim, tuple(replace(b, bits=32) for b in arch.blocks))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import torch
@@ -11,6 +10,7 @@ from torch import Tensor, nn
 
 from search_space import Arch, InputSpec, SearchSpace
 from search_space._check import as_mapping, check_keys
+from search_space.arch import float_arch
 from search_space.errors import SpaceError
 from search_space.ops import mlp_hidden, token_schedule
 from supernet.block import BlockSpec, PatchEmbed, block_forward, pool_tokens
@@ -119,8 +119,7 @@ class SubViT(nn.Module):
     def float_copy(self) -> SubViT:
         """The same weights with every block at 32 bits, in eval mode: the graph that exporters
         put onto integer kernels (ONNX Runtime) or quantize themselves (Core ML)."""
-        arch = Arch(self.arch.embed_dim, tuple(replace(b, bits=32) for b in self.arch.blocks))
-        copy = SubViT.from_config({**self.config(), "arch": arch.to_dict()})
+        copy = SubViT.from_config({**self.config(), "arch": float_arch(self.arch).to_dict()})
         copy.load_state_dict(self.state_dict())
         return copy.eval()
 
