@@ -39,6 +39,7 @@ from _supernets import FASHION_BATCH, FASHION_EPOCHS, FASHION_LIMIT, FASHION_LR,
 
 from search_space import Arch, SearchSpace, load_space
 from search_space.files import nas_home, write_text_atomic
+from supernet.train_config import run_splits
 
 SAMPLINGS = ("uniform", "complexity", "performance")
 SPACINGS = ("quantile", "log")
@@ -106,7 +107,6 @@ def standalone_job(name: str, arch_dict: dict[str, Any], work: str, seed: int = 
     import torch
 
     from search_space import Arch
-    from supernet.data import load_dataset
     from supernet.extract import extract
     from supernet.retrain import RetrainConfig, retrain_subnet, subnet_top1
     from supernet.supervit import SuperViT
@@ -118,9 +118,7 @@ def standalone_job(name: str, arch_dict: dict[str, Any], work: str, seed: int = 
     config, _ = config_for("fashion-mnist")
     space = load_space(config.space)
     arch = space.validate(Arch.from_dict(arch_dict))
-    splits = load_dataset(config.dataset, config.data_dir, size=space.input.size,
-                          channels=space.input.channels, num_classes=space.input.num_classes,
-                          val_fraction=config.val_fraction, seed=config.seed, limit=config.limit)
+    splits = run_splits(config, space.input)
     torch.manual_seed(config.seed + seed)
     fresh = extract(SuperViT(space), arch)
     recipe = RetrainConfig(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
@@ -142,16 +140,11 @@ def standalone_job(name: str, arch_dict: dict[str, Any], work: str, seed: int = 
 def inherited(path: str, archs: dict[str, Arch]) -> dict[str, dict[str, float]]:
     """val/test top-1 of every arch with the supernet's weights."""
     from supernet.checkpoint import load_supernet
-    from supernet.data import load_dataset
     from supernet.train import evaluate
     from supernet.train_config import TrainConfig
 
     model, data = load_supernet(path)
-    config = TrainConfig.from_dict(data["train_config"])
-    space = model.space
-    splits = load_dataset(config.dataset, config.data_dir, size=space.input.size,
-                          channels=space.input.channels, num_classes=space.input.num_classes,
-                          val_fraction=config.val_fraction, seed=config.seed, limit=config.limit)
+    splits = run_splits(TrainConfig.from_dict(data["train_config"]), model.space.input)
     return {name: {f"{s}_top1": evaluate(model, arch, getattr(splits, s)) for s in ("val", "test")}
             for name, arch in archs.items()}
 

@@ -27,13 +27,10 @@ def validation_data(train_config: dict[str, Any], space: SearchSpace, *, limit: 
     Raises:
         DataError: the dataset is no longer where the run read it (exit 2 on the command line).
     """
-    from supernet.data import load_dataset, normalize
-    from supernet.train_config import TrainConfig
+    from supernet.data import normalize
+    from supernet.train_config import TrainConfig, run_splits
 
-    config = TrainConfig.from_dict(train_config)
-    splits = load_dataset(config.dataset, config.data_dir, size=space.input.size,
-                          channels=space.input.channels, num_classes=space.input.num_classes,
-                          val_fraction=config.val_fraction, seed=config.seed, limit=config.limit)
+    splits = run_splits(TrainConfig.from_dict(train_config), space.input)
     images, labels = splits.val.images, splits.val.labels
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
@@ -46,12 +43,9 @@ def evaluation_data(train_config: dict[str, Any], spec: InputSpec
 
     `spec` is the model's input (a space's `input`, or an extracted subnet's `input_spec`).
     """
-    from supernet.data import load_dataset, normalize
-    from supernet.train_config import TrainConfig
+    from supernet.data import normalize
+    from supernet.train_config import TrainConfig, run_splits
 
-    config = TrainConfig.from_dict(train_config)
-    splits = load_dataset(config.dataset, config.data_dir, size=spec.size,
-                          channels=spec.channels, num_classes=spec.num_classes,
-                          val_fraction=config.val_fraction, seed=config.seed, limit=config.limit)
+    splits = run_splits(TrainConfig.from_dict(train_config), spec)
     return {name: (normalize(split.images, splits.val), split.labels)
             for name, split in (("val", splits.val), ("test", splits.test))}

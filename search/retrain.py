@@ -89,8 +89,7 @@ def _teacher(model_path: Path, stored: dict[str, Any], report: dict[str, Any], g
 
 
 def _splits(stored: dict[str, Any], sub, data_dir: Path | None):
-    from supernet.data import load_dataset
-    from supernet.train_config import TrainConfig
+    from supernet.train_config import TrainConfig, run_splits
 
     settings = dict(stored["train_config"])
     if data_dir is not None:
@@ -98,10 +97,7 @@ def _splits(stored: dict[str, Any], sub, data_dir: Path | None):
             raise InputError(f"--data-dir: {data_dir}: no such file or folder")
         settings["data_dir"] = str(data_dir)
     config = TrainConfig.from_dict(settings)
-    spec = sub.input_spec
-    return load_dataset(config.dataset, config.data_dir, size=spec.size, channels=spec.channels,
-                        num_classes=spec.num_classes, val_fraction=config.val_fraction, seed=config.seed,
-                        limit=config.limit), config
+    return run_splits(config, sub.input_spec), config
 
 
 @dataclass(frozen=True)

@@ -27,11 +27,11 @@ from search_space import Arch, SearchSpace, load_space
 from search_space.errors import InputError
 from search_space.files import remove_stale_temps, write_text_atomic
 from supernet.checkpoint import load_checkpoint, save_checkpoint
-from supernet.data import DatasetSplits, Split, iterate_batches, load_dataset
+from supernet.data import DatasetSplits, Split, iterate_batches
 from supernet.pretrained import load_vit_weights, read_vit_state_dict
 from supernet.subnet_sampler import SubnetSampler
 from supernet.supervit import SuperViT
-from supernet.train_config import TrainConfig
+from supernet.train_config import TrainConfig, run_splits
 
 __all__ = ["Collective", "TrainResult", "evaluate", "fixed_eval_archs", "param_groups", "train_supernet",
            "warmup_cosine"]
@@ -251,9 +251,7 @@ def train_supernet(
     """
     out = Path(out)
     space = load_space(config.space)
-    splits = load_dataset(config.dataset, config.data_dir, size=space.input.size,
-                          channels=space.input.channels, num_classes=space.input.num_classes,
-                          val_fraction=config.val_fraction, seed=config.seed, limit=config.limit)
+    splits = run_splits(config, space.input)
     trainer = _Trainer(config, space, splits, collective)
     writer = trainer.collective.rank == 0
     ckpt_path, metrics_path = out / "supernet.pt", out / "metrics.json"

@@ -9,7 +9,7 @@ from typing import Any
 from search_space._check import as_float, as_int, as_str
 from search_space.errors import InputError
 
-__all__ = ["TrainConfig", "check_settings", "preset"]
+__all__ = ["TrainConfig", "check_settings", "preset", "run_splits"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +66,17 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def run_splits(config: TrainConfig, spec: Any):
+    """The train / validation / test splits a run with `config` reads, checked against `spec`
+    (a space's `InputSpec`): one place, so that training, search, extraction and retraining
+    all see the same seeded split."""
+    from supernet.data import load_dataset
+
+    return load_dataset(config.dataset, config.data_dir, size=spec.size, channels=spec.channels,
+                        num_classes=spec.num_classes, val_fraction=config.val_fraction, seed=config.seed,
+                        limit=config.limit)
 
 
 def check_settings(config: Any, extra: dict[str, bool]) -> None:
