@@ -15,6 +15,7 @@ timed at 32, 8 and 4 bits to show what the int8 / int4 kernels buy.
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 import time
 from dataclasses import replace
@@ -28,6 +29,23 @@ from latency_models.measure_cpu import CpuConfig, measure_cpu
 from latency_models.predictor import target_ms
 from latency_models.profiling import profile_device
 from search_space import Arch, load_space
+
+
+class _Retimes(logging.Handler):
+    """Counts the groups the cpu device timed again because the machine ran slow (SpeedGuard)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.count = 0
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.count += 1
+        print(f"  {record.getMessage()}", flush=True)
+
+
+RETIMES = _Retimes()
+logging.getLogger("latency_models.measure_cpu").addHandler(RETIMES)
+logging.getLogger("latency_models.measure_cpu").setLevel(logging.INFO)
 
 
 def _profile(space, n: int, seed: int, path: Path) -> tuple[list, float]:
@@ -67,13 +85,15 @@ def _speed(space, pred) -> dict:
 
 def _space_report(name: str, train_n: int, test_n: int, curve: list[int], data: Path) -> dict:
     space = load_space(name)
+    retimed = RETIMES.count
     train, s_train = _profile(space, train_n, 1, data / f"{name}_train.csv")
     test, _ = _profile(space, test_n, 2, data / f"{name}_test.csv")
     repeat, _ = _profile(space, test_n, 2, data / f"{name}_test_repeat.csv")
     seen = {m.arch for m in train}
     test = [m for m in test if m.arch not in seen]
     again = {m.arch: m for m in repeat}
-    report: dict = {"train_n": len(train), "test_n": len(test), "profile_s_per_arch": s_train}
+    report: dict = {"train_n": len(train), "test_n": len(test), "profile_s_per_arch": s_train,
+                    "groups_timed_again": RETIMES.count - retimed}
     profile = get_device("cpu").profile
     for target in ("median", "min"):
         y = target_ms(test, target)

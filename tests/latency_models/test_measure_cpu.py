@@ -77,3 +77,57 @@ def test_quantizing_leaves_the_callers_logging_alone(digits):
     level, handlers = root.level, list(root.handlers)
     quantized_onnx(digits, arch(digits, ("softmax", 1, 2.0, 1.0, 4), ("softmax", 1, 2.0, 1.0, 8)))
     assert root.level == level and root.handlers == handlers and logging.root.manager.disable == 0
+
+
+class _Machine:
+    """Stand-in sessions whose runs sleep; the machine is `factor` times slower until `slow_until`."""
+
+    def __init__(self) -> None:
+        self.slow_until, self.factor = 0.0, 1.0
+
+    def session(self, ms: float):
+        import time
+        from types import SimpleNamespace
+
+        machine = self
+
+        class _Session:
+            def get_inputs(self):
+                return [SimpleNamespace(name="x", shape=[1])]
+
+            def run(self, outputs, feed):
+                slow = machine.factor if time.perf_counter() < machine.slow_until else 1.0
+                time.sleep(ms * slow / 1e3)
+
+        return _Session()
+
+
+def test_speed_guard_times_a_group_again_while_the_machine_runs_slow():
+    import time
+
+    from latency_models.measure_cpu import SpeedGuard
+
+    machine = _Machine()
+    config = CpuConfig(warmup=1, warmup_s=0.0, repeats=6, min_time_s=0.0, rounds=2, guard=0.2, retries=3)
+    guard = SpeedGuard(machine.session(2.0), config, pause_s=0.3)
+    machine.slow_until, machine.factor = time.perf_counter() + 0.2, 3.0  # the first attempt runs slow
+    (times,) = guard.time([machine.session(4.0)])
+    assert guard.retimed >= 1
+    assert times.min() < 4.0 * 2  # the kept attempt is a quiet one (a slow one is at least 12 ms)
+
+
+def test_speed_guard_keeps_the_first_attempt_on_a_steady_machine():
+    from latency_models.measure_cpu import SpeedGuard
+
+    machine = _Machine()
+    config = CpuConfig(warmup=1, warmup_s=0.0, repeats=6, min_time_s=0.0, rounds=2, guard=0.5, retries=3)
+    guard = SpeedGuard(machine.session(2.0), config, pause_s=0.0)
+    (times,) = guard.time([machine.session(1.0)])
+    assert guard.retimed == 0 and len(times) == 6
+
+
+def test_cpu_config_rejects_a_bad_guard():
+    with pytest.raises(ValueError, match="guard"):
+        CpuConfig(guard=0.0)
+    with pytest.raises(ValueError, match="retries"):
+        CpuConfig(retries=-1)
