@@ -201,12 +201,14 @@ def _write_folder(folder: Path, source: Path, stored: dict[str, Any], model, spl
     files["model"] = save_subnet(folder / "model.pt", model, extra=extra)
     val = (normalize(splits.val.images, splits.val), splits.val.labels)
     had = set(report.get("files", {})) if isinstance(report.get("files"), dict) else set()
-    full_float = model.float_copy()
-    if "onnx" in had or path_exists(folder / "model.onnx"):
+    wants = {fmt for fmt, name in (("onnx", "model.onnx"), ("torchscript", "model.torchscript.pt"),
+                                   ("coreml", "model.mlpackage")) if fmt in had or path_exists(folder / name)}
+    full_float = model.float_copy() if wants & {"onnx", "coreml"} else None
+    if "onnx" in wants:
         files.update(onnx_files(folder, model.spanned_space(), model.arch, model, full_float, val, report))
-    if "torchscript" in had or path_exists(folder / "model.torchscript.pt"):
+    if "torchscript" in wants:
         files["torchscript"] = torchscript_file(model, folder / "model.torchscript.pt")
-    if "coreml" in had or path_exists(folder / "model.mlpackage"):
+    if "coreml" in wants:
         files["coreml"] = coreml_file(model.spanned_space(), model.arch, folder / "model.mlpackage",
                                       float_model=full_float)
     report.update(val_top1=summary["retrained"]["val_top1"], test_top1=summary["retrained"]["test_top1"],

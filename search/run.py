@@ -382,17 +382,26 @@ def _run_generations(study: optuna.Study, sampler, settings: SearchSettings, spa
 
     A generation's archs already in the study (a resumed run's, another run's) are not
     evaluated again; see `_SharedGenerations` for runs that share the study.
+
+    The costliest archs (by MACs) go first, so that the last evaluations of a generation,
+    which run while other Ray actors have nothing left to do, are the cheapest: the order
+    a generation is evaluated in changes nothing else (the next one depends on its set of
+    results, taken in proposal order).
     """
     dists = distributions(space)
     shared, lane = _SharedGenerations(study, space, predict), _lane(study)
     past: list[Candidate] = []
+    best: Candidate | None = None
     eval_s, recorded = 0.0, 0
     for g in range(settings.generations):
         archs = list(dict.fromkeys(sampler.generation(g, past)))
-        todo = _walk([a for a in archs if a not in shared.scored(g)], lane)
+        done = shared.scored(g)
+        todo = _walk(sorted((a for a in archs if a not in done), key=space.macs, reverse=True), lane)
         lats = dict(zip(todo, predict(todo), strict=True)) if todo else {}
         with TrialRecorder(study) as recorder:
-            age = 0.0 if shared.runs() > 1 else 0.05  # another run signed in: see its work at once
+            # Alone, the storage is read at most every half second (only a run that signs in later
+            # can add trials); once another run has signed in, before every evaluation.
+            age = 0.0 if shared.runs() > 1 else 0.5
 
             def taken(arch: Arch, g: int = g, age: float = age) -> bool:
                 return arch in shared.scored(g, age)
@@ -408,9 +417,11 @@ def _run_generations(study: optuna.Study, sampler, settings: SearchSettings, spa
                     constraints={"latency_ms": lat - settings.budget_ms})
                 recorded += 1
         scored = shared.scored(g)  # the recorder has written this run's trials
-        past += [scored[a] for a in archs]
+        generation = [scored[a] for a in archs]
+        past += generation
+        best = best_candidate([*generation, *([best] if best else [])], settings.budget_ms)
         if on_generation is not None:
-            on_generation(g, len(past), best_candidate(past, settings.budget_ms))
+            on_generation(g, len(past), best)
     return eval_s, recorded
 
 
