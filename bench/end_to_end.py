@@ -130,11 +130,9 @@ def measure(folder: Path) -> dict:
     """Time model.onnx of `folder` again (retraining rewrote it) with `nas extract --measure`'s loop."""
     import onnx
 
-    from latency_models.measure_cpu import CpuConfig, ort_session, time_session
+    from latency_models.measure_cpu import summary_ms, time_model
 
-    t = time_session(ort_session(onnx.load(str(folder / "model.onnx")), 1), CpuConfig())
-    return {"median": float(np.median(t)), "min": float(np.min(t)), "p90": float(np.percentile(t, 90)),
-            "runs": len(t)}
+    return summary_ms(time_model(onnx.load(str(folder / "model.onnx"))))
 
 
 def main() -> None:

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     import onnxruntime as ort
 
 __all__ = ["CpuConfig", "SpeedGuard", "measure_cpu", "ort_session", "quantized_onnx", "runtime_name",
-           "time_session", "time_sessions"]
+           "summary_ms", "time_model", "time_session", "time_sessions"]
 
 _log = logging.getLogger(__name__)
 
@@ -141,6 +141,24 @@ def time_sessions(sessions: Sequence[ort.InferenceSession], config: CpuConfig) -
 def time_session(session: ort.InferenceSession, config: CpuConfig) -> np.ndarray:
     """Milliseconds of each timed run (after warm-up) of one session on a fixed random input."""
     return time_sessions([session], config)[0]
+
+
+def time_model(model: onnx.ModelProto, config: CpuConfig | None = None) -> np.ndarray:
+    """Milliseconds of each timed run of one exported model, guarded like a profile's groups.
+
+    The model is its own reference (`SpeedGuard`): timed once alone, then again until a timing's
+    fastest run is within `guard` of the fastest seen, so a slow spell of the machine during one
+    timing is not what gets reported.
+    """
+    config = config or CpuConfig()
+    session = ort_session(model, config.threads)
+    return SpeedGuard(session, config).time([session])[0]
+
+
+def summary_ms(times: np.ndarray) -> dict[str, float]:
+    """median, min and p90 (ms) and the number of runs of a `time_*` result."""
+    return {"median": float(np.median(times)), "min": float(times.min()),
+            "p90": float(np.percentile(times, 90)), "runs": len(times)}
 
 
 class SpeedGuard:

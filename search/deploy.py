@@ -231,11 +231,11 @@ def onnx_files(out: Path, space, arch, sub, float_model, val: tuple[torch.Tensor
         files["onnx"] = write_bytes_atomic(out / "model.onnx", files["onnx_float"].read_bytes())
     report["onnx_vs_pytorch"] = checks
     if measure:
-        from latency_models.measure_cpu import CpuConfig, ort_session, time_session
+        from latency_models.measure_cpu import summary_ms, time_model
 
-        times = time_session(ort_session(_load_onnx(files["onnx"]), 1), CpuConfig())
-        report["measured_latency_ms"] = {"cpu": float(np.median(times)), "cpu_min": float(np.min(times)),
-                                         "cpu_p90": float(np.percentile(times, 90)), "runs": len(times),
+        stats = summary_ms(time_model(_load_onnx(files["onnx"])))
+        report["measured_latency_ms"] = {"cpu": stats["median"], "cpu_min": stats["min"],
+                                         "cpu_p90": stats["p90"], "runs": stats["runs"],
                                          "where": "this machine, ONNX Runtime, 1 thread, batch 1"}
         predicted = report.setdefault("predicted_latency_ms", {})
         if "cpu" not in predicted:

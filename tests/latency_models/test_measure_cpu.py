@@ -131,3 +131,13 @@ def test_cpu_config_rejects_a_bad_guard():
         CpuConfig(guard=0.0)
     with pytest.raises(ValueError, match="retries"):
         CpuConfig(retries=-1)
+
+
+def test_time_model_times_one_export_and_summarises_it(digits):
+    from latency_models.measure_cpu import summary_ms, time_model
+
+    model = quantized_onnx(digits, arch(digits, ("softmax", 1, 2.0, 1.0, 8), ("none", 1, 2.0, 1.0, 32)))
+    times = time_model(model, FAST)
+    stats = summary_ms(times)
+    assert stats["runs"] == len(times) >= 10
+    assert 0 < stats["min"] <= stats["median"] <= stats["p90"]
