@@ -106,15 +106,18 @@ class RayPool:
         self.where = f"{n} Ray actors ({'cluster ' + address if address else 'local Ray'}{gpu_note})"
 
     QUEUED = 3  # chunks sent ahead to each actor
+    SPLIT = 3  # a chunk is 1/SPLIT of what is left per actor ...
+    SMALLEST = 1  # ... and at least this many archs (2 measured no better: fewer calls, longer tails)
 
     def imap(self, archs: Sequence[Arch], *, skip: Callable[[Arch], bool] | None = None) -> Iterator[Scored]:
         """Chunks go to whichever actor is free, `QUEUED` per actor so none waits for the driver.
 
         With two, an actor that had finished a one-arch chunk sometimes found nothing queued
         while the driver was still recording earlier results: a timeline of a 2-actor digits
-        search showed both actors idle for 7-15 ms in the middle of a generation.
+        search showed both actors idle for 7-15 ms in the middle of a generation; with three,
+        the only such gaps left are between generations.
 
-        Chunks shrink as the batch drains (a sixth of what is left per actor, down to one
+        Chunks shrink as the batch drains (a third of what is left per actor, down to one
         arch), so the actors finish a generation together: with equal chunks one actor sat
         idle for up to a whole chunk at the end of each generation (12% of a 2-actor
         search's wall time, bench/search_speed.py). `skip` is asked about each arch when its
@@ -129,7 +132,7 @@ class RayPool:
         inflight: dict[Any, int] = {}
 
         def submit(actor: int) -> None:
-            size = max(1, len(todo) // (3 * self.parallelism))
+            size = max(self.SMALLEST, len(todo) // (self.SPLIT * self.parallelism))
             chunk: list[Arch] = []
             while todo and len(chunk) < size:
                 arch = todo.popleft()
@@ -140,8 +143,8 @@ class RayPool:
                 sent[index] = chunk
                 inflight[self._actors[actor].evaluate.remote(index, [a.to_dict() for a in chunk])] = actor
 
-        for actor in range(len(self._actors)):
-            for _ in range(self.QUEUED):
+        for _ in range(self.QUEUED):
+            for actor in range(len(self._actors)):
                 submit(actor)
         while inflight:
             ready, _ = ray.wait(list(inflight), num_returns=1)
