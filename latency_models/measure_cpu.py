@@ -206,11 +206,12 @@ def quantized_onnx(space: SearchSpace, arch: Arch, *, supernet=None, seed: int =
 
 
 def _measurement(space: SearchSpace, arch: Arch, times: np.ndarray, config: CpuConfig) -> Measurement:
+    stats = summary_ms(times)
     return Measurement(
-        arch=arch, device="cpu", latency_ms_median=float(np.median(times)),
-        latency_ms_p90=float(np.percentile(times, 90)), repeats=len(times), runtime=runtime_name(),
-        threads=config.threads, batch=1, timestamp=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        space=space.fingerprint, latency_ms_min=float(times.min()),
+        arch=arch, device="cpu", latency_ms_median=stats["median"], latency_ms_p90=stats["p90"],
+        repeats=stats["runs"], runtime=runtime_name(), threads=config.threads, batch=1,
+        timestamp=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), space=space.fingerprint,
+        latency_ms_min=stats["min"],
     )
 
 
