@@ -384,41 +384,68 @@ def _run_generations(study: optuna.Study, sampler, settings: SearchSettings, spa
     evaluated again; see `_SharedGenerations` for runs that share the study.
 
     The costliest archs (by MACs) go first, so that the last evaluations of a generation,
-    which run while other Ray actors have nothing left to do, are the cheapest: the order
-    a generation is evaluated in changes nothing else (the next one depends on its set of
-    results, taken in proposal order).
+    which run while other Ray actors have nothing left to do, are the cheapest. Behind them
+    goes the part of the next generation that does not depend on this one's accuracies
+    (`sampler.early`: evolution's immigrants, random search's whole generation), so the
+    actors are busy while the driver waits for the last results and breeds the next
+    children: a timeline of a 2-actor digits search had both actors idle at every
+    generation boundary. The order of evaluation changes nothing else: a generation is
+    taken in proposal order once all of it is scored.
     """
     dists = distributions(space)
     shared, lane = _SharedGenerations(study, space, predict), _lane(study)
     past: list[Candidate] = []
     best: Candidate | None = None
     eval_s, recorded = 0.0, 0
+    generation_of: dict[Arch, int] = {}  # queued in the pool, not yet taken back
+    left: dict[int, int] = {}  # per generation: archs queued and not yet taken back
+    lats: dict[Arch, float] = {}
+    age = 0.5
+
+    def taken(arch: Arch) -> bool:
+        """Recorded by a run (alone, the storage is read at most every `age` s: only a run that signs
+        in later can add trials; once another run has signed in, before every evaluation)."""
+        return arch in shared.scored(generation_of[arch], age)
+
+    def queue(g: int, archs: list[Arch]) -> None:
+        done = shared.scored(g)
+        todo = _walk(sorted((a for a in archs if a not in done and a not in generation_of),
+                            key=space.macs, reverse=True), lane)
+        if todo:
+            lats.update(zip(todo, (float(x) for x in predict(todo)), strict=True))
+            generation_of.update(dict.fromkeys(todo, g))
+            left[g] = left.get(g, 0) + len(todo)
+            pool.put(todo, skip=taken)
+
+    seen: set[Arch] = set()
     for g in range(settings.generations):
         archs = list(dict.fromkeys(sampler.generation(g, past)))
-        done = shared.scored(g)
-        todo = _walk(sorted((a for a in archs if a not in done), key=space.macs, reverse=True), lane)
-        lats = dict(zip(todo, predict(todo), strict=True)) if todo else {}
+        age = 0.0 if shared.runs() > 1 else 0.5
+        queue(g, archs)
+        if g + 1 < settings.generations:
+            queue(g + 1, sampler.early(g + 1, seen | set(archs)))
         with TrialRecorder(study) as recorder:
-            # Alone, the storage is read at most every half second (only a run that signs in later
-            # can add trials); once another run has signed in, before every evaluation.
-            age = 0.0 if shared.runs() > 1 else 0.5
-
-            def taken(arch: Arch, g: int = g, age: float = age) -> bool:
-                return arch in shared.scored(g, age)
-
-            for arch, accuracy, seconds in pool.imap(todo, skip=taken):
+            while left.get(g, 0):
+                outcome = pool.take()
+                if outcome is None:
+                    raise RuntimeError(f"the pool ran dry with {left[g]} archs of generation {g} queued")
+                arch, accuracy, seconds = outcome
                 eval_s += seconds / pool.parallelism
-                if taken(arch):
-                    continue  # another run recorded it while this one evaluated it
-                lat = float(lats[arch])
+                skipped = accuracy is None or taken(arch)  # or recorded by another run meanwhile
+                h = generation_of.pop(arch)
+                left[h] -= 1
+                lat = lats.pop(arch)
+                if skipped:
+                    continue
                 recorder.record(
                     params=encode(space, arch), distributions=dists, value=accuracy,
-                    system_attrs={GENERATION_KEY: g, RUN_KEY: lane}, user_attrs={"latency_ms": lat},
+                    system_attrs={GENERATION_KEY: h, RUN_KEY: lane}, user_attrs={"latency_ms": lat},
                     constraints={"latency_ms": lat - settings.budget_ms})
                 recorded += 1
         scored = shared.scored(g)  # the recorder has written this run's trials
         generation = [scored[a] for a in archs]
         past += generation
+        seen.update(archs)
         best = best_candidate([*generation, *([best] if best else [])], settings.budget_ms)
         if on_generation is not None:
             on_generation(g, len(past), best)

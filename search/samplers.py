@@ -96,6 +96,8 @@ class GenerationalSampler(optuna.samplers.BaseSampler):
         self.population, self.seed = population, seed
         self.fastest_ms, self.slowest_ms = fastest_ms, slowest_ms
         self._cache: dict[tuple[int, int], list[Arch]] = {}
+        self._early_key: tuple[int, frozenset[Arch]] | None = None
+        self._early: list[Arch] = []
 
     # --- the generation, the one thing subclasses define -------------------------------
     def generation(self, g: int, past: Sequence[Candidate]) -> list[Arch]:
@@ -108,6 +110,18 @@ class GenerationalSampler(optuna.samplers.BaseSampler):
 
     def _propose(self, g: int, past: list[Candidate], rng: np.random.Generator) -> list[Arch]:
         raise NotImplementedError
+
+    def early(self, g: int, before: set[Arch]) -> list[Arch]:
+        """The part of generation `g` that depends only on which archs earlier generations hold
+        (`before`), not on their accuracy: known before generation `g - 1` is evaluated, so a
+        search can evaluate it alongside (memoised; none by default)."""
+        key = (g, frozenset(before))
+        if self._early_key != key:
+            self._early_key, self._early = key, self._draw_early(g, before)
+        return self._early
+
+    def _draw_early(self, g: int, before: set[Arch]) -> list[Arch]:
+        return []
 
     def _band_draw(self, n: int, rng: np.random.Generator, exclude: set[Arch]) -> list[Arch]:
         """Complexity-aware feasible draws over the upper half of the reachable band."""
@@ -170,7 +184,10 @@ class EvolutionSampler(GenerationalSampler):
     half of the feasible latency band (complexity-aware: not where uniform samples pile up). Later
     generations take the `parents` most accurate feasible archs so far and make children:
     half by mutation (each gene resampled with `mutation_prob`), half by uniform crossover;
-    a child over budget is repaired by the predictor, and redrawn if that fails.
+    a child over budget is repaired by the predictor, and redrawn if that fails. A share
+    `immigrants` of each later generation are fresh band draws instead of children, from a
+    random stream of their own (`early`): they keep the search from collapsing on the first
+    parents, and the search evaluates them while the generation before is still scored.
 
     `mutation_prob` 0.2, as mmrazor's AutoFormer search config: on the Fashion-MNIST
     benchmark supernet at the 30th-percentile budget (5 seeds, population 12, 6 generations,
@@ -194,13 +211,14 @@ class EvolutionSampler(GenerationalSampler):
 
     def _propose(self, g: int, past: list[Candidate], rng: np.random.Generator) -> list[Arch]:
         seen = {c.arch for c in past}
+        immigrants = self.early(g, seen)
+        taken = seen | set(immigrants)
         feasible = [c for c in past if c.latency_ms <= self.budget_ms]
         if g == 0 or len(feasible) < 2:
-            return self._first_generation(rng, seen)
+            return self._first_generation(self.population - len(immigrants), rng, taken) + immigrants
         top = sorted(feasible, key=_rank)[: self.parents]
         children: list[Arch] = []
-        taken = set(seen)
-        bred = self.population - int(self.immigrants * self.population)
+        bred = self.population - len(immigrants)
         for _ in range(8):
             need = bred - len(children)
             if need <= 0:
@@ -216,15 +234,24 @@ class EvolutionSampler(GenerationalSampler):
                 if child is not None and child not in taken:
                     children.append(child)
                     taken.add(child)
-        if len(children) < self.population:
-            children += self._band_draw(self.population - len(children), rng, taken)
-        return children
+        if len(children) < bred:
+            children += self._band_draw(bred - len(children), rng, taken)
+        return children + immigrants
 
-    def _first_generation(self, rng: np.random.Generator, seen: set[Arch]) -> list[Arch]:
-        """The largest network when it fits (the sandwich rule trains it best), then band draws."""
+    def _draw_early(self, g: int, before: set[Arch]) -> list[Arch]:
+        """The immigrants: complexity-aware draws from a random stream of their own, so that they do
+        not depend on the parents and can be evaluated while the generation before is."""
+        if g == 0:
+            return []
+        rng = np.random.default_rng([self.seed, g, self.salt, 1])
+        return self._band_draw(int(self.immigrants * self.population), rng, before)
+
+    def _first_generation(self, n: int, rng: np.random.Generator, seen: set[Arch]) -> list[Arch]:
+        """`n` archs: the largest network when it fits (the sandwich rule trains it best), then band
+        draws."""
         largest = self.space.canonical(self.space.largest())
         first = [largest] if largest not in seen and self.predict([largest])[0] <= self.budget_ms else []
-        return first + self._band_draw(self.population - len(first), rng, seen | set(first))
+        return first + self._band_draw(n - len(first), rng, seen | set(first))
 
     def _child(self, parents: list[Candidate], mutation: bool, rng: np.random.Generator) -> Arch:
         if mutation or len(parents) < 2:
@@ -240,8 +267,12 @@ class RandomSearchSampler(GenerationalSampler):
     salt = 2
 
     def _propose(self, g: int, past: list[Candidate], rng: np.random.Generator) -> list[Arch]:
-        seen = {c.arch for c in past}
-        found = draw_uniform_feasible(self.space, self.predict, self.budget_ms, self.population, rng, seen)
+        return self.early(g, {c.arch for c in past})
+
+    def _draw_early(self, g: int, before: set[Arch]) -> list[Arch]:
+        """The whole generation: it depends only on which archs came before."""
+        rng = np.random.default_rng([self.seed, g, self.salt])
+        found = draw_uniform_feasible(self.space, self.predict, self.budget_ms, self.population, rng, before)
         if len(found) < self.population:  # a tight budget: few uniform samples fit
-            found += self._band_draw(self.population - len(found), rng, seen | set(found))
+            found += self._band_draw(self.population - len(found), rng, before | set(found))
         return found

@@ -84,19 +84,18 @@ def test_a_stopped_search_resumes_to_the_uninterrupted_answer(checkpoint, reach,
     budget = _budget(reach, 0.5)
     whole = _search(checkpoint, tmp_path / "whole", budget, strategy=strategy, seed=3)
     calls = {"n": 0}
-    original = LocalPool.imap
+    original = LocalPool.take
 
-    def dying(self, archs, **kwargs):
-        for item in original(self, archs, **kwargs):
-            calls["n"] += 1
-            if calls["n"] == 10:  # mid-way through the second generation
-                raise KeyboardInterrupt
-            yield item
+    def dying(self):
+        calls["n"] += 1
+        if calls["n"] == 10:  # mid-way through the second generation
+            raise KeyboardInterrupt
+        return original(self)
 
-    monkeypatch.setattr(LocalPool, "imap", dying)
+    monkeypatch.setattr(LocalPool, "take", dying)
     with pytest.raises(KeyboardInterrupt):
         _search(checkpoint, tmp_path / "cut", budget, strategy=strategy, seed=3)
-    monkeypatch.setattr(LocalPool, "imap", original)
+    monkeypatch.setattr(LocalPool, "take", original)
     with pytest.raises(InputError, match="--resume"):
         _search(checkpoint, tmp_path / "cut", budget, strategy=strategy, seed=3)
     with pytest.raises(InputError, match="seed"):
@@ -110,6 +109,32 @@ def test_a_stopped_search_resumes_to_the_uninterrupted_answer(checkpoint, reach,
         # the same answer; its trial number depends on the order the runs wrote their trials
         assert dataclasses.replace(resumed.best.candidate, number=0) == \
             dataclasses.replace(whole.best.candidate, number=0)
+
+
+def test_the_next_generations_immigrants_are_queued_behind_this_one(checkpoint, reach, tmp_path, monkeypatch):
+    """Evaluation never waits for the driver to breed: what the next generation holds regardless of
+    this one's accuracies is queued before this one's first result is taken."""
+    puts, takes = [], {"n": 0}
+    put, take = LocalPool.put, LocalPool.take
+
+    def logged_put(self, archs, **kwargs):
+        puts.append((takes["n"], list(archs)))
+        return put(self, archs, **kwargs)
+
+    def counted_take(self):
+        takes["n"] += 1
+        return take(self)
+
+    monkeypatch.setattr(LocalPool, "put", logged_put)
+    monkeypatch.setattr(LocalPool, "take", counted_take)
+    _search(checkpoint, tmp_path, _budget(reach, 0.5), population=8, generations=3)
+    rows = _history(tmp_path / "history.csv")
+    generation = {Arch.from_dict(json.loads(r["arch"])): int(r["generation"]) for r in rows}
+    assert sorted(generation.values()) == [0] * 8 + [1] * 8 + [2] * 8
+    # generation g's new archs, then generation g + 1's 2 immigrants, each put before g's first take
+    assert [(n, len(archs)) for n, archs in puts] == [(0, 8), (0, 2), (8, 6), (8, 2), (16, 6)]
+    for (_, archs), g in zip(puts, [0, 1, 1, 2, 2], strict=True):
+        assert {generation[a] for a in archs} == {g}
 
 
 def test_a_resume_removes_what_a_writer_killed_before_its_rename_left(checkpoint, reach, tmp_path):

@@ -88,6 +88,25 @@ def test_immigrants_are_fresh_draws_not_children(space, predict, reach):
         EvolutionSampler(space, predict, budget, immigrants=1.0)
 
 
+@pytest.mark.parametrize("cls", [EvolutionSampler, RandomSearchSampler])
+def test_the_early_part_of_a_generation_does_not_depend_on_accuracy(space, predict, reach, cls):
+    """`early(g, archs before g)` is in generation g whatever the accuracies of generation g - 1 were:
+    the search evaluates it while generation g - 1 is still being scored."""
+    budget = _budget(reach, 0.6)
+
+    def make():
+        return cls(space, predict, budget, population=12, seed=0, fastest_ms=reach.fastest_ms)
+
+    first = make().generation(0, [])
+    assert make().early(0, set()) == ([] if cls is EvolutionSampler else first)
+    early = make().early(1, set(first))
+    assert len(early) == (3 if cls is EvolutionSampler else 12)
+    for scores in ([i / 12 for i in range(12)], [1 - i / 12 for i in range(12)]):
+        past = [Candidate(a, s, float(predict([a])[0]), 0, i) for i, (a, s) in enumerate(zip(first, scores))]
+        nxt = make().generation(1, past)
+        assert set(early) <= set(nxt) and len(set(nxt)) == 12 and not set(nxt) & set(first)
+
+
 def test_works_through_study_optimize(space, predict, reach):
     budget = _budget(reach, 0.3)
     sampler = EvolutionSampler(space, predict, budget, population=6, seed=0, fastest_ms=reach.fastest_ms)
