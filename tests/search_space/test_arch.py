@@ -75,6 +75,33 @@ def test_blocks_given_as_list_become_a_tuple():
     assert arch.depth == 2
 
 
+_OTHER_PROCESS = """
+import pickle, sys
+from search_space import Arch, BlockChoice
+a = pickle.loads(sys.stdin.buffer.read())
+b = Arch(64, (BlockChoice("softmax", 2, 4.0, 1.0, 32), BlockChoice("local", 2, 4.0, 1.0, 32)))
+print(a == b, hash(a) == hash(b), len({a, b}))
+"""
+
+
+def test_a_pickled_arch_hashes_anew_in_another_process():
+    """The hash is cached, and strings hash differently per process: a pickle must not carry it."""
+    import os
+    import pickle
+    import subprocess
+    import sys
+
+    block = BlockChoice("softmax", 2, 4.0, 1.0, 32)
+    arch = Arch(embed_dim=64, blocks=(block, replace(block, attention="local")))
+    hash(arch)
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    done = subprocess.run([sys.executable, "-c", _OTHER_PROCESS], input=pickle.dumps(arch),
+                          capture_output=True, check=True, env=env)
+    assert done.stdout.decode().split() == ["True", "True", "1"]
+    back = pickle.loads(pickle.dumps(arch))
+    assert back == arch and hash(back) == hash(arch) and hash(replace(arch)) == hash(arch)
+
+
 def test_integer_ratios_in_yaml_read_as_floats():
     arch = Arch.from_yaml(
         "embed_dim: 32\nblocks:\n- {attention: none, heads: 1, mlp_ratio: 2, token_keep: 1, bits: 8}\n"
