@@ -398,7 +398,6 @@ def _run_generations(study: optuna.Study, sampler, settings: SearchSettings, spa
     best: Candidate | None = None
     eval_s, recorded = 0.0, 0
     generation_of: dict[Arch, int] = {}  # queued in the pool, not yet taken back
-    left: dict[int, int] = {}  # per generation: archs queued and not yet taken back
     lats: dict[Arch, float] = {}
     age = 0.5
 
@@ -414,26 +413,23 @@ def _run_generations(study: optuna.Study, sampler, settings: SearchSettings, spa
         if todo:
             lats.update(zip(todo, (float(x) for x in predict(todo)), strict=True))
             generation_of.update(dict.fromkeys(todo, g))
-            left[g] = left.get(g, 0) + len(todo)
             pool.put(todo, skip=taken)
 
-    seen: set[Arch] = set()
     for g in range(settings.generations):
         archs = list(dict.fromkeys(sampler.generation(g, past)))
         age = 0.0 if shared.runs() > 1 else 0.5
         queue(g, archs)
         if g + 1 < settings.generations:
-            queue(g + 1, sampler.early(g + 1, seen | set(archs)))
+            queue(g + 1, sampler.early(g + 1, {c.arch for c in past}.union(archs)))
         with TrialRecorder(study) as recorder:
-            while left.get(g, 0):
+            while g in generation_of.values():
                 outcome = pool.take()
                 if outcome is None:
-                    raise RuntimeError(f"the pool ran dry with {left[g]} archs of generation {g} queued")
+                    raise RuntimeError(f"the pool ran dry with archs of generation {g} still queued")
                 arch, accuracy, seconds = outcome
                 eval_s += seconds / pool.parallelism
                 skipped = accuracy is None or taken(arch)  # or recorded by another run meanwhile
                 h = generation_of.pop(arch)
-                left[h] -= 1
                 lat = lats.pop(arch)
                 if skipped:
                     continue
@@ -445,7 +441,6 @@ def _run_generations(study: optuna.Study, sampler, settings: SearchSettings, spa
         scored = shared.scored(g)  # the recorder has written this run's trials
         generation = [scored[a] for a in archs]
         past += generation
-        seen.update(archs)
         best = best_candidate([*generation, *([best] if best else [])], settings.budget_ms)
         if on_generation is not None:
             on_generation(g, len(past), best)
