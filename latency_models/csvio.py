@@ -4,7 +4,10 @@ Columns: ``arch_json, device, latency_ms_median, latency_ms_p90, repeats, runtim
 batch, timestamp`` and, after them, ``space`` (the space fingerprint the arch was drawn
 from, so that a file of another space is rejected instead of silently mixed in) and
 ``latency_ms_min`` (the fastest run: on a shared machine the median moves with the
-neighbours' load while the minimum stays put, the reason `timeit` reports it).
+neighbours' load while the minimum stays put, the reason `timeit` reports it) and
+``reference_ms_min`` (the fastest run of a fixed reference model timed beside the row's
+arch: how fast the machine ran at the time; see `predictor.target_ms`). Files written
+before the last columns existed are read, resumed and appended to under their own header.
 Rows are appended one at a time with flush + fsync, so an interrupted profile keeps every
 finished row and resumes by skipping the archs already in the file.
 """
@@ -27,7 +30,9 @@ __all__ = ["COLUMNS", "REQUIRED", "Measurement", "append_measurement", "arch_key
            "resume_keys"]
 
 COLUMNS = ("arch_json", "device", "latency_ms_median", "latency_ms_p90", "repeats", "runtime",
-           "threads", "batch", "timestamp", "space", "latency_ms_min")
+           "threads", "batch", "timestamp", "space", "latency_ms_min", "reference_ms_min")
+# Headers of earlier versions, still read and appended to (their rows lack the later columns).
+_OLD_COLUMNS = (COLUMNS[:11],)
 # What a timings file brought back from a device must have at least (bundle README).
 REQUIRED = ("arch_json", "latency_ms_median")
 
@@ -47,6 +52,7 @@ class Measurement:
     timestamp: str
     space: str = ""
     latency_ms_min: float | None = None
+    reference_ms_min: float | None = None
 
     def row(self) -> dict[str, str]:
         return {
@@ -60,8 +66,13 @@ class Measurement:
             "batch": str(self.batch),
             "timestamp": self.timestamp,
             "space": self.space,
-            "latency_ms_min": "" if self.latency_ms_min is None else f"{self.latency_ms_min:.6g}",
+            "latency_ms_min": _cell(self.latency_ms_min),
+            "reference_ms_min": _cell(self.reference_ms_min),
         }
+
+
+def _cell(value: float | None) -> str:
+    return "" if value is None else f"{value:.6g}"
 
 
 def arch_key(arch: Arch) -> str:
@@ -112,6 +123,8 @@ def _parse_row(row: dict[str, str | None], space: SearchSpace, where: str, devic
     p90 = _latency(p90_text, "latency_ms_p90", where) if p90_text else median
     min_text = (row.get("latency_ms_min") or "").strip()
     fastest = _latency(min_text, "latency_ms_min", where) if min_text else None
+    ref_text = (row.get("reference_ms_min") or "").strip()
+    reference = _latency(ref_text, "reference_ms_min", where) if ref_text else None
     rows_device = (row.get("device") or "").strip() or (device or "")
     return Measurement(
         arch=arch, device=rows_device, latency_ms_median=median, latency_ms_p90=p90,
@@ -120,7 +133,7 @@ def _parse_row(row: dict[str, str | None], space: SearchSpace, where: str, devic
         threads=int(_number(row.get("threads") or "1", "threads", where, integer=True)),
         batch=int(_number(row.get("batch") or "1", "batch", where, integer=True)),
         timestamp=(row.get("timestamp") or "").strip(), space=fingerprint or space.fingerprint,
-        latency_ms_min=fastest,
+        latency_ms_min=fastest, reference_ms_min=reference,
     )
 
 
@@ -173,7 +186,7 @@ def resume_keys(path: str | Path, space: SearchSpace, device: str) -> set[str]:
     rows of another device or space are an `InputError`, so files never mix.
     """
     path = Path(path)
-    if not _check_header(path):
+    if not _header(path):
         return set()
     keys = set()
     for line, row in enumerate(csv.DictReader(io.StringIO(_complete_bytes(path).decode("utf-8"))), start=2):
@@ -196,40 +209,42 @@ def _complete_bytes(path: Path) -> bytes:
     return data[: data.rfind(b"\n") + 1]
 
 
-def _check_header(path: Path) -> bool:
-    """True when the file exists with our header; an `InputError` when it has another one.
+def _header(path: Path) -> tuple[str, ...]:
+    """The file's columns (ours or an earlier version's); an `InputError` for another header.
 
-    False too for a header cut short by a crash (no newline yet, a prefix of ours): the
-    file holds nothing, and `append_measurement` starts it again.
+    Empty when there is no file, or only a header cut short by a crash (no newline yet, a
+    prefix of ours): the file holds nothing, and `append_measurement` starts it again.
     """
     if not path.exists() or path.stat().st_size == 0:
-        return False
+        return ()
     text = path.read_text(encoding="utf-8")
-    header = ",".join(COLUMNS)
-    if "\n" not in text and header.startswith(text):
-        return False
+    if "\n" not in text and ",".join(COLUMNS).startswith(text):
+        return ()
     first = text.split("\n", 1)[0].strip()
-    if first != header:
-        raise InputError(f"{path}: not a measurements file of this version (header {first[:60]!r}); "
-                         "choose another --out")
-    return True
+    for columns in (COLUMNS, *_OLD_COLUMNS):
+        if first == ",".join(columns):
+            return columns
+    raise InputError(f"{path}: not a measurements file of this version (header {first[:60]!r}); "
+                     "choose another --out")
 
 
 def append_measurement(path: str | Path, measurements: Iterable[Measurement]) -> Path:
     """Append rows (header first if the file is new), flushed and fsynced row by row.
 
+    A file of an earlier version keeps its header: the rows lose the columns it lacks.
+
     A torn last line (or header) left by a crash is truncated away before the first append.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    has_header = _check_header(path)
-    complete = _complete_bytes(path) if has_header else b""
+    columns = _header(path)
+    complete = _complete_bytes(path) if columns else b""
     if path.exists() and len(complete) != path.stat().st_size:
         with open(path, "r+b") as fh:
             fh.truncate(len(complete))
     with open(path, "a", encoding="utf-8", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n")
-        if not has_header:
+        writer = csv.DictWriter(fh, fieldnames=columns or COLUMNS, lineterminator="\n", extrasaction="ignore")
+        if not columns:
             writer.writeheader()
             _sync(fh)
         for m in measurements:

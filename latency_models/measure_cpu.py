@@ -38,8 +38,8 @@ if TYPE_CHECKING:
     import onnx
     import onnxruntime as ort
 
-__all__ = ["CpuConfig", "SpeedGuard", "measure_cpu", "ort_session", "quantized_onnx", "runtime_name",
-           "summary_ms", "time_model", "time_session", "time_sessions"]
+__all__ = ["CpuConfig", "GuardedTiming", "SpeedGuard", "measure_cpu", "ort_session", "quantized_onnx",
+           "runtime_name", "summary_ms", "time_model", "time_session", "time_sessions"]
 
 _log = logging.getLogger(__name__)
 
@@ -152,13 +152,25 @@ def time_model(model: onnx.ModelProto, config: CpuConfig | None = None) -> np.nd
     """
     config = config or CpuConfig()
     session = ort_session(model, config.threads)
-    return SpeedGuard(session, config).time([session])[0]
+    return SpeedGuard(session, config).time([session]).times[0]
 
 
 def summary_ms(times: np.ndarray) -> dict[str, float]:
     """median, min and p90 (ms) and the number of runs of a `time_*` result."""
     return {"median": float(np.median(times)), "min": float(times.min()),
             "p90": float(np.percentile(times, 90)), "runs": len(times)}
+
+
+@dataclass(frozen=True, slots=True)
+class GuardedTiming:
+    """One kept attempt of a `SpeedGuard`: each session's runs (ms) and the reference's fastest run (ms).
+
+    The reference's time says how fast the machine ran while the group was timed: a row's
+    latency divided by it is steady across the machine's slow and quick spells (`csvio`).
+    """
+
+    times: list[np.ndarray]
+    reference_ms: float
 
 
 class SpeedGuard:
@@ -175,7 +187,7 @@ class SpeedGuard:
         self.best_ms = float(time_sessions([reference], config)[0].min())
         self.retimed = 0
 
-    def time(self, sessions: Sequence[ort.InferenceSession]) -> list[np.ndarray]:
+    def time(self, sessions: Sequence[ort.InferenceSession]) -> GuardedTiming:
         """Milliseconds of each timed run of each session (see `time_sessions`), from a quiet attempt.
 
         The reference may be one of `sessions` (`time_model`): it is then timed once per attempt."""
@@ -194,7 +206,7 @@ class SpeedGuard:
             self.best_ms = min(self.best_ms, ref_ms)
             if ref_ms <= self.best_ms * (1 + self.config.guard):
                 break
-        return kept
+        return GuardedTiming(times=kept, reference_ms=kept_ref)
 
 
 def quantized_onnx(space: SearchSpace, arch: Arch, *, supernet=None, seed: int = 0) -> onnx.ModelProto:
@@ -205,13 +217,14 @@ def quantized_onnx(space: SearchSpace, arch: Arch, *, supernet=None, seed: int =
     return quantize_blocks(to_onnx(float_subnet(space, arch, supernet=supernet, seed=seed)), space, arch)
 
 
-def _measurement(space: SearchSpace, arch: Arch, times: np.ndarray, config: CpuConfig) -> Measurement:
+def _measurement(space: SearchSpace, arch: Arch, times: np.ndarray, config: CpuConfig,
+                 reference_ms: float | None = None) -> Measurement:
     stats = summary_ms(times)
     return Measurement(
         arch=arch, device="cpu", latency_ms_median=stats["median"], latency_ms_p90=stats["p90"],
         repeats=stats["runs"], runtime=runtime_name(), threads=config.threads, batch=1,
         timestamp=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), space=space.fingerprint,
-        latency_ms_min=stats["min"],
+        latency_ms_min=stats["min"], reference_ms_min=reference_ms,
     )
 
 
@@ -234,5 +247,6 @@ def measure_cpu(
         group = archs[start:start + config.group]
         sessions = [ort_session(quantized_onnx(space, a, supernet=supernet, seed=config.seed), config.threads)
                     for a in group]
-        for arch, times in zip(group, guard.time(sessions), strict=True):
-            yield _measurement(space, arch, times, config)
+        timing = guard.time(sessions)
+        for arch, times in zip(group, timing.times, strict=True):
+            yield _measurement(space, arch, times, config, timing.reference_ms)

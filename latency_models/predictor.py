@@ -10,6 +10,13 @@ keeps predictions monotone in every cost, so the search cannot exploit a negativ
 coefficient. The fit minimizes the *relative* error (rows weighted by 1/latency) with a
 small ridge penalty chosen by 5-fold cross-validation, which keeps 25-sample fits sane.
 
+A shared machine runs faster and slower by turns, and every arch timed in a slow spell
+reads slow. Rows timed on the `cpu` device carry the fastest run of a fixed reference model
+timed beside them; the fit scales each row to the training set's median reference speed
+(`reference_ms` in the metadata), so that the model learns the archs' costs rather than the
+machine's moods, and held-out rows are scaled the same way before they are compared
+(`shared_reference`).
+
 Stored as JSON (feature names, coefficients, metadata); never pickled.
 """
 
@@ -32,8 +39,8 @@ from search_space import Arch, SearchSpace
 from search_space.errors import InputError
 from search_space.files import write_text_atomic
 
-__all__ = ["FORMAT", "TARGETS", "LearnedPredictor", "Predictor", "fit_predictor", "target_ms",
-           "training_hash"]
+__all__ = ["FORMAT", "TARGETS", "LearnedPredictor", "Predictor", "fit_predictor",
+           "reference_speed", "shared_reference", "target_ms", "training_hash"]
 
 FORMAT = "vit-nas-latency-predictor"
 VERSION = 1
@@ -182,13 +189,43 @@ class LearnedPredictor:
         return cls.from_dict(data, space, where=str(path))
 
 
-def target_ms(measurements: Sequence[Measurement], target: str = "median") -> np.ndarray:
-    """The latencies a predictor is fitted to or judged against: median, or min where recorded."""
+def reference_speed(measurements: Sequence[Measurement]) -> float | None:
+    """The median reference time (ms) of rows that all carry one; None when any row lacks it."""
+    refs = [m.reference_ms_min for m in measurements]
+    if not refs or any(r is None for r in refs):
+        return None
+    return float(np.median(refs))
+
+
+def target_ms(measurements: Sequence[Measurement], target: str = "median",
+              reference_ms: float | None = None) -> np.ndarray:
+    """The latencies a predictor is fitted to or judged against: median, or min where recorded.
+
+    With `reference_ms`, each row is scaled by ``reference_ms / row.reference_ms_min``: its
+    latency had the machine run at the speed at which the reference takes `reference_ms`.
+    Rows without a reference time are taken as they are.
+    """
     if target not in TARGETS:
         raise InputError(f"target {target!r}: choose from {', '.join(TARGETS)}")
     if target == "min":
-        return np.array([m.latency_ms_min or m.latency_ms_median for m in measurements])
-    return np.array([m.latency_ms_median for m in measurements])
+        y = np.array([m.latency_ms_min or m.latency_ms_median for m in measurements])
+    else:
+        y = np.array([m.latency_ms_median for m in measurements])
+    if reference_ms is not None:
+        y = y * np.array([reference_ms / (m.reference_ms_min or reference_ms) for m in measurements])
+    return y
+
+
+def shared_reference(predictor: Predictor, measurements: Sequence[Measurement]) -> float | None:
+    """The reference time to scale held-out rows to before comparing them with `predictor`.
+
+    The predictor's own (`reference_ms`) when it was fitted at one and every row carries a
+    reference time; None (compare as measured) otherwise.
+    """
+    reference = (getattr(predictor, "metadata", None) or {}).get("reference_ms")
+    if reference is None or reference_speed(measurements) is None:
+        return None
+    return float(reference)
 
 
 def fit_predictor(
@@ -199,6 +236,7 @@ def fit_predictor(
     *,
     source: str = "measured",
     target: str = "median",
+    normalise: bool = True,
 ) -> LearnedPredictor:
     """Fit a `LearnedPredictor` to measured latencies of archs of `space`.
 
@@ -206,6 +244,8 @@ def fit_predictor(
         source: ``measured`` (timed here) or ``imported`` (timed on the device).
         target: fit the ``median`` latency (DESIGN.md) or the ``min`` (robust on a shared
             machine; rows without a minimum use their median).
+        normalise: when every row carries a reference time, fit the latencies at the
+            median reference speed (module docstring); False fits them as measured.
 
     Raises:
         InputError: fewer than 5 measurements, or an unknown target.
@@ -216,7 +256,8 @@ def fit_predictor(
     pred = LearnedPredictor(device=device, source=source, space=space, precisions=precisions,
                             coef=np.zeros(len(LinearFeatures(space, precisions).names)))
     x = pred.features.matrix([m.arch for m in measurements])
-    y = target_ms(measurements, target)
+    reference = reference_speed(measurements) if normalise else None
+    y = target_ms(measurements, target, reference)
     lam = _choose_ridge(x, y)
     pred.coef = _fit_weights(x, y, lam)
     runtimes = sorted({m.runtime for m in measurements if m.runtime})
@@ -225,7 +266,7 @@ def fit_predictor(
         "training_n": len(measurements),
         "training_hash": training_hash(measurements),
         "runtime": runtimes, "threads": sorted({m.threads for m in measurements}),
-        "ridge": lam, "target": target,
+        "ridge": lam, "target": target, "reference_ms": reference,
         "train_metrics": accuracy(y, x @ pred.coef),
         "cv_metrics": accuracy(y, _cross_predict(x, y, lam) if len(y) >= 10 else x @ pred.coef),
     }

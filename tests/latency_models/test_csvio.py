@@ -140,3 +140,30 @@ def test_missing_columns_and_empty_files(digits, tmp_path):
     binary.write_bytes(b"\xff\xfe\x00\x81garbage")
     with pytest.raises(InputError, match="UTF-8"):
         read_measurements(binary, digits)
+
+
+def test_reference_times_round_trip(digits, tmp_path):
+    from dataclasses import replace
+
+    rows = [replace(m, reference_ms_min=2.5 + i) for i, m in enumerate(fake_measurements(digits, 3))]
+    append_measurement(tmp_path / "m.csv", [*rows[:2], replace(rows[2], reference_ms_min=None)])
+    back = read_measurements(tmp_path / "m.csv", digits)
+    assert [m.reference_ms_min for m in back] == [2.5, 3.5, None]
+
+
+def test_a_file_of_the_previous_version_is_read_resumed_and_appended_under_its_header(digits, tmp_path):
+    from dataclasses import replace
+
+    out = tmp_path / "old.csv"
+    rows = [replace(m, reference_ms_min=3.0) for m in fake_measurements(digits, 4)]
+    old = COLUMNS[:-1]  # written before reference_ms_min existed
+    with open(out, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=old, lineterminator="\n", extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(m.row() for m in rows[:2])
+    assert len(resume_keys(out, digits, "cpu")) == 2
+    append_measurement(out, rows[2:])
+    assert out.read_text().splitlines()[0] == ",".join(old)
+    back = read_measurements(out, digits)
+    assert [m.arch for m in back] == [m.arch for m in rows]
+    assert all(m.reference_ms_min is None for m in back)  # the old file has nowhere to keep it

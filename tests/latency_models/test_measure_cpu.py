@@ -68,6 +68,8 @@ def test_measure_cpu_rows(digits):
         assert r.device == "cpu" and r.threads == 1 and r.batch == 1 and r.repeats >= 10
         assert 0 < r.latency_ms_min <= r.latency_ms_median <= r.latency_ms_p90
         assert r.runtime.startswith("onnxruntime-") and r.space == digits.fingerprint
+    # both archs were timed in one group, beside one reference (the space's largest arch)
+    assert rows[0].reference_ms_min == rows[1].reference_ms_min > 0
 
 
 def test_quantizing_leaves_the_callers_logging_alone(digits):
@@ -111,9 +113,11 @@ def test_speed_guard_times_a_group_again_while_the_machine_runs_slow():
     config = CpuConfig(warmup=1, warmup_s=0.0, repeats=6, min_time_s=0.0, rounds=2, guard=0.2, retries=3)
     guard = SpeedGuard(machine.session(2.0), config, pause_s=0.3)
     machine.slow_until, machine.factor = time.perf_counter() + 0.2, 3.0  # the first attempt runs slow
-    (times,) = guard.time([machine.session(4.0)])
+    timing = guard.time([machine.session(4.0)])
+    (times,) = timing.times
     assert guard.retimed >= 1
     assert times.min() < 4.0 * 2  # the kept attempt is a quiet one (a slow one is at least 12 ms)
+    assert 2.0 <= timing.reference_ms < 2.0 * 2  # and the reference time kept is that attempt's
 
 
 def test_speed_guard_keeps_the_first_attempt_on_a_steady_machine():
@@ -122,7 +126,7 @@ def test_speed_guard_keeps_the_first_attempt_on_a_steady_machine():
     machine = _Machine()
     config = CpuConfig(warmup=1, warmup_s=0.0, repeats=6, min_time_s=0.0, rounds=2, guard=0.5, retries=3)
     guard = SpeedGuard(machine.session(2.0), config, pause_s=0.0)
-    (times,) = guard.time([machine.session(1.0)])
+    (times,) = guard.time([machine.session(1.0)]).times
     assert guard.retimed == 0 and len(times) == 6
 
 
