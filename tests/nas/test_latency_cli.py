@@ -58,12 +58,33 @@ def test_fit_then_eval_then_devices(measured, tmp_path):
     metrics = json.loads(r.stdout)
     assert metrics["n"] == 40 and metrics["within_10pct"] > 0.8 and metrics["predictor"] == "measured"
     assert {"mape", "rmse_ms", "within_5pct", "kendall_tau"} <= set(metrics)
+    assert metrics["at_reference_speed"] is False  # these rows carry no reference time
     r = nas("devices")
     assert r.exit_code == 0, r.stderr
     for name in ("cpu", "cuda", "iphone", "pixel", "jetson-orin"):
         assert name in r.stdout
     assert "measured predictor for digits" in r.stdout and "calibration" in r.stdout
     assert "w4a16" in r.stdout  # what a bit-width means there
+
+
+def test_rows_with_reference_times_are_fitted_and_judged_at_the_reference_speed(digits, tmp_path):
+    """Half the rows timed while the machine ran 25% slow (their reference as slow): at the
+    reference speed the fit is exact again; judged as measured, it could not be."""
+    from dataclasses import replace
+
+    rows = [replace(m, latency_ms_min=m.latency_ms_min * (1.25 if i % 2 else 1.0),
+                    reference_ms_min=2.0 * (1.25 if i % 2 else 1.0))
+            for i, m in enumerate(fake_measurements(digits, 60))]
+    append_measurement(tmp_path / "m.csv", rows)
+    data = str(tmp_path / "m.csv")
+    r = nas("latency", "fit", "--device", "cpu", "--space", "digits", "--data", data, "--target", "min")
+    assert r.exit_code == 0, r.stderr
+    r = nas("latency", "eval", "--device", "cpu", "--space", "digits", "--data", data, "--target", "min")
+    assert r.exit_code == 0 and "at the predictor's reference speed" in r.stdout, r.stderr
+    r = nas("latency", "eval", "--device", "cpu", "--space", "digits", "--data", data, "--target", "min",
+            "--json")
+    metrics = json.loads(r.stdout)
+    assert metrics["at_reference_speed"] is True and metrics["within_5pct"] == 1.0
 
 
 def test_profile_writes_and_resumes(tmp_path):
