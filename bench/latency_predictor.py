@@ -17,6 +17,7 @@ timed at 32, 8 and 4 bits to show what the int8 / int4 kernels buy.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import logging
 import sys
 import time
@@ -28,7 +29,7 @@ from _common import write_result
 
 from latency_models import accuracy, fit_predictor, get_device, read_measurements
 from latency_models.measure_cpu import CpuConfig, measure_cpu
-from latency_models.predictor import reference_speed, shared_reference, target_ms
+from latency_models.predictor import comparable_ms
 from latency_models.profiling import profile_device
 from search_space import Arch, load_space
 
@@ -50,14 +51,27 @@ logging.getLogger("latency_models.measure_cpu").addHandler(RETIMES)
 logging.getLogger("latency_models.measure_cpu").setLevel(logging.INFO)
 
 
-def _profile(space, n: int, seed: int, path: Path) -> tuple[list, float]:
+def _profile(space, n: int, seed: int, path: Path) -> tuple[list, float | None, int]:
     start = time.perf_counter()
     def show(m) -> None:
         print(f"  {path.name}: {m.latency_ms_median:.3f} ms", flush=True)
 
     result = profile_device(get_device("cpu"), space, n, path, seed=seed, on_result=show)
     seconds = time.perf_counter() - start
-    return read_measurements(path, space, device="cpu"), seconds / max(result.measured, 1)
+    rows = read_measurements(path, space, device="cpu")
+    if result.measured:
+        return rows, seconds / result.measured, result.measured
+    return rows, _seconds_per_arch_from_timestamps(rows), 0
+
+
+def _seconds_per_arch_from_timestamps(rows) -> float | None:
+    """A profile timed in an earlier run: its pace from the rows' timestamps (a group's rows share
+    one, so the span covers all but the first group)."""
+    stamps = sorted(dt.datetime.strptime(m.timestamp, "%Y-%m-%dT%H:%M:%SZ") for m in rows if m.timestamp)
+    group = CpuConfig().group
+    if len(stamps) <= group:
+        return None
+    return (stamps[-1] - stamps[0]).total_seconds() / (len(stamps) - group)
 
 
 def _lowbit(space) -> dict:
@@ -88,28 +102,30 @@ def _speed(space, pred) -> dict:
 def _space_report(name: str, train_n: int, test_n: int, curve: list[int], data: Path) -> dict:
     space = load_space(name)
     retimed = RETIMES.count
-    train, s_train = _profile(space, train_n, 1, data / f"{name}_train.csv")
-    test, _ = _profile(space, test_n, 2, data / f"{name}_test.csv")
-    repeat, _ = _profile(space, test_n, 2, data / f"{name}_test_repeat.csv")
+    train, s_train, timed = _profile(space, train_n, 1, data / f"{name}_train.csv")
+    test, _, timed_test = _profile(space, test_n, 2, data / f"{name}_test.csv")
+    repeat, _, timed_repeat = _profile(space, test_n, 2, data / f"{name}_test_repeat.csv")
     seen = {m.arch for m in train}
     test = [m for m in test if m.arch not in seen]
     again = {m.arch: m for m in repeat}
     report: dict = {"train_n": len(train), "test_n": len(test), "profile_s_per_arch": s_train,
-                    "groups_timed_again": RETIMES.count - retimed}
+                    "archs_timed_in_this_run": timed + timed_test + timed_repeat,
+                    "groups_timed_again_in_this_run": RETIMES.count - retimed}
     profile = get_device("cpu").profile
     repeat = [again[m.arch] for m in test]
     scorings = (("median", "median", False), ("min", "min", False), ("min_ref", "min", True))
     for key, target, normalise in scorings:
-        ref = reference_speed(train) if normalise else None
-        floor = accuracy(target_ms(test, target, ref), target_ms(repeat, target, ref))
         points, pred = {}, None
         for k in [c for c in curve if c <= len(train)] or [len(train)]:
             pred = fit_predictor("cpu", profile.precisions, space, train[:k], target=target,
                                  normalise=normalise)
-            points[str(k)] = accuracy(target_ms(test, target, shared_reference(pred, test)),
-                                      pred.predict_ms([m.arch for m in test]))
+            measured = comparable_ms(pred, test, target)[0]
+            points[str(k)] = accuracy(measured, pred.predict_ms([m.arch for m in test]))
+        # the noise floor: the repeat run as a prediction of the first, both scaled as the last fit scales
+        floor = accuracy(comparable_ms(pred, test, target)[0], comparable_ms(pred, repeat, target)[0])
         report[key] = {"noise_floor": floor, "curve": points, **_speed(space, pred),
-                       "reference_ms": pred.metadata["reference_ms"]}
+                       "reference_ms": pred.metadata["reference_ms"],
+                       "reference_exponent": pred.metadata["reference_exponent"]}
     report["lowbit_largest"] = _lowbit(space)
     return report
 

@@ -147,14 +147,13 @@ def evaluate(device: str, space_ref: str, data: Path, predictor_file: Path | Non
              as_json: bool) -> None:
     """How well DEVICE's predictor matches held-out measurements: n, MAPE, RMSE, within 5/10%, Kendall tau."""
     from latency_models import LearnedPredictor, accuracy, read_measurements
-    from latency_models.predictor import shared_reference, target_ms
+    from latency_models.predictor import comparable_ms
 
     dev, space = _device(device), _space(space_ref)
     rows = read_measurements(data, space, device=dev.name)
     pred = LearnedPredictor.load(predictor_file, space) if predictor_file else dev.predictor(space)
-    reference = shared_reference(pred, rows)
-    steady = reference is not None
-    metrics = accuracy(target_ms(rows, target, reference), pred.predict_ms([m.arch for m in rows]))
+    measured, steady = comparable_ms(pred, rows, target)
+    metrics = accuracy(measured, pred.predict_ms([m.arch for m in rows]))
     if as_json:
         click.echo(json.dumps({"device": dev.name, "space": space.name, "predictor": pred.source,
                                "target": target, "at_reference_speed": steady, **metrics}, indent=2))

@@ -25,35 +25,43 @@ def test_fit_recovers_an_additive_cost_model(digits):
     assert pred.metadata["training_n"] == 120 and pred.metadata["cv_metrics"]["n"] == 120
 
 
-def test_rows_timed_in_slow_spells_are_scaled_to_the_reference_speed(digits):
-    """Groups of 8 rows timed while the machine ran 0-30% slow, their reference as slow."""
+def _timed_in_spells(rows, seed: int, exponent: float = 1.0):
+    """Groups of 8 rows timed while the machine ran 0-30% slow: their reference that much slower,
+    the archs that much to the power `exponent`."""
     from dataclasses import replace
 
-    from latency_models.predictor import reference_speed, shared_reference, target_ms
+    slow = 1 + 0.3 * np.random.default_rng(seed).random(len(rows) // 8 + 1)
+    return [replace(m, latency_ms_median=m.latency_ms_median * slow[i // 8] ** exponent,
+                    latency_ms_min=m.latency_ms_min * slow[i // 8] ** exponent,
+                    reference_ms_min=2.0 * slow[i // 8])
+            for i, m in enumerate(rows)]
 
-    def timed(rows, seed):
-        slow = 1 + 0.3 * np.random.default_rng(seed).random(len(rows) // 8 + 1)
-        return [replace(m, latency_ms_median=m.latency_ms_median * slow[i // 8],
-                        latency_ms_min=m.latency_ms_min * slow[i // 8], reference_ms_min=2.0 * slow[i // 8])
-                for i, m in enumerate(rows)]
+
+@pytest.mark.parametrize("exponent", [1.0, 2.0])
+def test_rows_timed_in_slow_spells_are_scaled_to_the_reference_speed(digits, exponent):
+    from dataclasses import replace
+
+    from latency_models.predictor import comparable_ms, reference_speed, target_ms
 
     true_train, true_test = fake_measurements(digits, 120, seed=0), fake_measurements(digits, 40, seed=1)
-    train, test = timed(true_train, 5), timed(true_test, 6)
+    train, test = _timed_in_spells(true_train, 5, exponent), _timed_in_spells(true_test, 6, exponent)
     steady = fit_predictor("cpu", CPU, digits, train, target="min")
     raw = fit_predictor("cpu", CPU, digits, train, target="min", normalise=False)
-    assert steady.metadata["reference_ms"] == reference_speed(train) and raw.metadata["reference_ms"] is None
-    ref = shared_reference(steady, test)
-    assert ref == steady.metadata["reference_ms"] and shared_reference(raw, test) is None
+    ref = reference_speed(train)
+    assert steady.metadata["reference_ms"] == ref and steady.metadata["reference_exponent"] == exponent
+    assert raw.metadata["reference_ms"] is None and raw.metadata["reference_exponent"] is None
     # at the reference speed every row is its true cost times one factor, which the fit recovers
-    truth = target_ms(true_test, "min") * ref / 2.0
-    np.testing.assert_allclose(target_ms(test, "min", ref), truth, rtol=1e-12)
-    predicted = steady.predict_ms([m.arch for m in test])
-    assert np.abs(predicted / truth - 1).max() < 0.02
-    assert accuracy(target_ms(test, "min"), raw.predict_ms([m.arch for m in test]))["within_5pct"] < 0.7
+    measured, scaled = comparable_ms(steady, test, "min")
+    truth = target_ms(true_test, "min") * (ref / 2.0) ** exponent
+    assert scaled and np.allclose(measured, truth, rtol=1e-12)
+    assert np.abs(steady.predict_ms([m.arch for m in test]) / truth - 1).max() < 0.02
+    measured, scaled = comparable_ms(raw, test, "min")
+    assert not scaled and np.array_equal(measured, target_ms(test, "min"))
+    assert accuracy(measured, raw.predict_ms([m.arch for m in test]))["within_5pct"] < 0.7
     # a row without a reference time: no scaling at all, for fitting or for judging
     partial = [*train[:-1], replace(train[-1], reference_ms_min=None)]
     assert fit_predictor("cpu", CPU, digits, partial).metadata["reference_ms"] is None
-    assert shared_reference(steady, [*test, replace(test[0], reference_ms_min=None)]) is None
+    assert not comparable_ms(steady, [*test, replace(test[0], reference_ms_min=None)], "min")[1]
 
 
 def test_round_trip_is_exact_and_plain_json(digits, tmp_path):
