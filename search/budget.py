@@ -63,13 +63,7 @@ def neighbours(space: SearchSpace, arch: Arch) -> list[Arch]:
                     out.add(Arch(embed_dim=arch.embed_dim, blocks=blocks))
     canon = {space.canonical(a) for a in out if has_mixer(a)}
     canon.discard(space.canonical(arch))
-    return sorted(canon, key=_order_key)
-
-
-def _order_key(arch: Arch) -> tuple:
-    """A fixed order of architectures (the numbers and names of each gene, in order)."""
-    return (arch.embed_dim,
-            tuple((b.attention, b.heads, b.mlp_ratio, b.token_keep, b.bits) for b in arch.blocks))
+    return sorted(canon, key=Arch.sort_key)
 
 
 def _descend(space: SearchSpace, predict: Predict, start: Arch, sign: float) -> tuple[Arch, float]:

@@ -172,9 +172,9 @@ class GenerationalSampler(optuna.samplers.BaseSampler):
             study, trial, param_name, param_distribution)
 
 
-def _rank(c: Candidate) -> tuple[float, float, str]:
+def _rank(c: Candidate) -> tuple[float, float, tuple]:
     """Most accurate first; ties to the faster, then to a fixed order of architectures."""
-    return (-c.accuracy, c.latency_ms, repr(c.arch.to_dict()))
+    return (-c.accuracy, c.latency_ms, c.arch.sort_key())
 
 
 class EvolutionSampler(GenerationalSampler):

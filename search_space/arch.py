@@ -91,6 +91,12 @@ class Arch:
     def depth(self) -> int:
         return len(self.blocks)
 
+    def sort_key(self) -> tuple:
+        """A fixed total order of architectures (by width, then each block's genes in order), for
+        tie-breaks that must not depend on the order archs were found or evaluated in."""
+        return (self.embed_dim,
+                tuple((b.attention, b.heads, b.mlp_ratio, b.token_keep, b.bits) for b in self.blocks))
+
     def to_dict(self) -> dict[str, Any]:
         """Plain data (YAML/JSON ready); `Arch.from_dict(a.to_dict()) == a` exactly."""
         return {"embed_dim": self.embed_dim, "blocks": [b.to_dict() for b in self.blocks]}

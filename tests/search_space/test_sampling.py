@@ -146,3 +146,21 @@ def test_mutate_with_zero_probability_moves_exactly_one_gene():
             if "none" in (x.attention, y.attention):  # a `none` block's heads are canonical
                 fields -= {"heads"}
             assert len(fields) == 1, (x, y)
+
+
+def test_mutate_resamples_each_gene_with_its_probability_over_all_choices():
+    """One draw per gene decides whether it is resampled and to what: with prob 0.3 the first
+    block's bits change in 0.3 * (1 - 1/4) of mutations (a resample may land on the same value),
+    and to every choice."""
+    s = space("imagenet-mobile")
+    rng = np.random.default_rng(3)
+    parent = s.canonical(s.sample(rng))
+    same_shape, changed, seen = 0, 0, set()
+    for _ in range(4000):
+        child = s.mutate(parent, rng, prob=0.3)
+        if child.depth == parent.depth and child.embed_dim == parent.embed_dim:
+            same_shape += 1
+            changed += child.blocks[0].bits != parent.blocks[0].bits
+            seen.add(child.blocks[0].bits)
+    assert seen == set(s.bits)
+    assert abs(changed / same_shape - 0.3 * (1 - 1 / len(s.bits))) < 0.03
