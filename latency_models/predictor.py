@@ -177,6 +177,12 @@ class LearnedPredictor:
         metadata = data.get("metadata") or {}
         if not isinstance(metadata, dict):
             raise InputError(f"{where}: metadata: expected a mapping, got {type(metadata).__name__}")
+        for key, low in (("reference_ms", 0.0), ("reference_exponent", -1e-12)):
+            value = metadata.get(key)
+            if value is not None and not (isinstance(value, int | float) and not isinstance(value, bool)
+                                          and np.isfinite(value) and value > low):
+                raise InputError(f"{where}: metadata: {key} must be a finite number "
+                                 f"{'above 0' if low == 0 else 'of at least 0'}, got {value!r}")
         if fingerprint != space.fingerprint:
             raise InputError(f"{where}: predictor is for space {name!r} ({fingerprint}), not {space.name!r} "
                              f"({space.fingerprint}); fit one for this space with `nas latency fit`")

@@ -111,6 +111,10 @@ def test_tampered_coefficients_are_rejected(digits, tmp_path):
 @pytest.mark.parametrize(("field", "value", "message"), [
     ("metadata", [1, 2], "metadata: expected a mapping"),
     ("metadata", "text", "metadata: expected a mapping"),
+    ("metadata", {"reference_ms": "fast"}, "reference_ms"),
+    ("metadata", {"reference_ms": -2.0}, "reference_ms"),
+    ("metadata", {"reference_ms": 2.0, "reference_exponent": "fast"}, "reference_exponent"),
+    ("metadata", {"reference_ms": 2.0, "reference_exponent": -1}, "reference_exponent"),
     ("precisions", [32, 8], "malformed predictor file"),
     ("precisions", {"32": "fp32"}, "no entry for bits"),
     ("precisions", {"32": "fp32", "16": "fp32", "8": "weird", "4": "int4"}, "other features"),
