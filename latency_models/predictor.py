@@ -96,13 +96,15 @@ def _cross_predict(x: np.ndarray, y: np.ndarray, lam: float, seed: int = 0) -> n
 
 
 def _choose_exponent(x: np.ndarray, measurements: Sequence[Measurement], target: str, reference: float
-                     ) -> float:
+                     ) -> tuple[float, float]:
     """The exponent of the reference scaling (module docstring) under which the cost model
-    cross-validates best; 1 (plain proportion) for fewer than 10 rows."""
+    cross-validates best, and the ridge chosen for it; exponent 1 (plain proportion) for fewer
+    than 10 rows."""
     if len(measurements) < 10:
-        return 1.0
-    errors = [_choose_ridge(x, target_ms(measurements, target, reference, b))[1] for b in _EXPONENT_GRID]
-    return _EXPONENT_GRID[int(np.argmin(errors))]
+        return 1.0, _choose_ridge(x, target_ms(measurements, target, reference))[0]
+    fits = [_choose_ridge(x, target_ms(measurements, target, reference, b)) for b in _EXPONENT_GRID]
+    best = int(np.argmin([error for _, error in fits]))
+    return _EXPONENT_GRID[best], fits[best][0]
 
 
 def _choose_ridge(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -284,9 +286,12 @@ def fit_predictor(
                             coef=np.zeros(len(LinearFeatures(space, precisions).names)))
     x = pred.features.matrix([m.arch for m in measurements])
     reference = reference_speed(measurements) if normalise else None
-    exponent = None if reference is None else _choose_exponent(x, measurements, target, reference)
-    y = target_ms(measurements, target, reference, 1.0 if exponent is None else exponent)
-    lam = _choose_ridge(x, y)[0]
+    if reference is None:
+        exponent, y = None, target_ms(measurements, target)
+        lam = _choose_ridge(x, y)[0]
+    else:
+        exponent, lam = _choose_exponent(x, measurements, target, reference)
+        y = target_ms(measurements, target, reference, exponent)
     pred.coef = _fit_weights(x, y, lam)
     runtimes = sorted({m.runtime for m in measurements if m.runtime})
     pred.metadata = {
