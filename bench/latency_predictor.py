@@ -122,7 +122,7 @@ def _space_report(name: str, train_n: int, test_n: int, curve: list[int], data: 
             measured = comparable_ms(pred, test, target)[0]
             points[str(k)] = accuracy(measured, pred.predict_ms([m.arch for m in test]))
         # the noise floor: the repeat run as a prediction of the first, both scaled as the last fit scales
-        floor = accuracy(comparable_ms(pred, test, target)[0], comparable_ms(pred, repeat, target)[0])
+        floor = accuracy(measured, comparable_ms(pred, repeat, target)[0])
         report[key] = {"noise_floor": floor, "curve": points, **_speed(space, pred),
                        "reference_ms": pred.metadata["reference_ms"],
                        "reference_exponent": pred.metadata["reference_exponent"]}

@@ -165,8 +165,9 @@ def summary_ms(times: np.ndarray) -> dict[str, float]:
 class GuardedTiming:
     """One kept attempt of a `SpeedGuard`: each session's runs (ms) and the reference's fastest run (ms).
 
-    The reference's time says how fast the machine ran while the group was timed: a row's
-    latency divided by it is steady across the machine's slow and quick spells (`csvio`).
+    The reference's time says how fast the machine ran while the group was timed; the fit
+    scales each row by it (`latency_models.predictor`), so that slow spells do not read as
+    slow archs.
     """
 
     times: list[np.ndarray]
