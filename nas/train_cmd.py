@@ -10,6 +10,11 @@ import click
 __all__ = ["default_supernet_dir", "train"]
 
 
+# Settings added after the first release, at the value that trains as before: left out of the
+# folder's hash, so a cached default supernet stays valid across the upgrade.
+_ADDED_LATER = {"grad_projection": False}
+
+
 def default_supernet_dir(space, config) -> Path:
     """Where the default supernet of a space, trained with `config`, is cached.
 
@@ -21,7 +26,8 @@ def default_supernet_dir(space, config) -> Path:
 
     from search_space.files import nas_home
 
-    settings = hashlib.sha256(json.dumps(config.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+    chosen = {k: v for k, v in config.to_dict().items() if _ADDED_LATER.get(k, ...) != v}
+    settings = hashlib.sha256(json.dumps(chosen, sort_keys=True).encode()).hexdigest()[:8]
     return nas_home() / "supernets" / f"{space.name}-{space.fingerprint}-{settings}"
 
 
@@ -38,6 +44,9 @@ def default_supernet_dir(space, config) -> Path:
 @click.option("--lr", type=click.FloatRange(0, None, min_open=True), help="Peak learning rate.")
 @click.option("--sampling", type=click.Choice(["uniform", "complexity", "performance"]),
               help="How the random subnets of each step are drawn (default: performance).")
+@click.option("--grad-projection", is_flag=True, default=None,
+              help="Project the smaller subnets' summed gradient off the largest's when the two conflict "
+                   "(NASViT).")
 @click.option("--seed", type=int, help="Random seed (default 0).")
 @click.option("--limit", type=click.IntRange(10, None), help="Use only the first N training images.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
@@ -52,8 +61,8 @@ def default_supernet_dir(space, config) -> Path:
 @click.option("--num-workers", type=click.IntRange(1, None),
               help="Train data-parallel with Ray Train on this many workers.")
 @click.option("--ray-address", help="Join this Ray cluster (with --num-workers).")
-def train(space_ref, dataset, data_dir, epochs, batch_size, lr, sampling, seed, limit, out, resume,
-          init_from, torch_device, num_workers, ray_address) -> None:
+def train(space_ref, dataset, data_dir, epochs, batch_size, lr, sampling, grad_projection, seed, limit, out,
+          resume, init_from, torch_device, num_workers, ray_address) -> None:
     """Train a supernet; writes OUT/supernet.pt (every epoch) and OUT/metrics.json.
 
     \b
@@ -64,7 +73,8 @@ def train(space_ref, dataset, data_dir, epochs, batch_size, lr, sampling, seed, 
 
     config = preset(dataset or "digits")
     config = config.replace(space=space_ref, data_dir=str(data_dir) if data_dir else None, epochs=epochs,
-                            batch_size=batch_size, lr=lr, sampling=sampling, seed=seed, limit=limit,
+                            batch_size=batch_size, lr=lr, sampling=sampling, grad_projection=grad_projection,
+                            seed=seed, limit=limit,
                             device=torch_device, init_from=str(init_from) if init_from else None)
     space = load_space(config.space)
     if out is None:

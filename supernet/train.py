@@ -33,8 +33,8 @@ from supernet.subnet_sampler import SubnetSampler
 from supernet.supervit import SuperViT
 from supernet.train_config import TrainConfig, run_splits
 
-__all__ = ["Collective", "TrainResult", "evaluate", "fixed_eval_archs", "param_groups", "train_supernet",
-           "warmup_cosine"]
+__all__ = ["Collective", "TrainResult", "evaluate", "fixed_eval_archs", "param_groups", "project_conflict",
+           "train_supernet", "warmup_cosine"]
 
 
 @dataclass(frozen=True)
@@ -91,6 +91,29 @@ def warmup_cosine(config: Any, steps_per_epoch: int) -> Callable[[int], float]:
     return factor
 
 
+@torch.no_grad()
+def project_conflict(params: list[torch.nn.Parameter], anchor: list[torch.Tensor | None]) -> bool:
+    """Remove from the smaller subnets' summed gradient its part against the largest's; True if it had one.
+
+    `anchor` holds the largest subnet's gradient; each parameter's `.grad` holds that plus the
+    smaller subnets' gradients. When the two conflict (negative dot product over all
+    parameters), the smaller subnets' part is projected onto the plane normal to the largest's,
+    so the step no longer undoes the largest's progress (NASViT's gradient projection: Gong et
+    al., "NASViT", ICLR 2022, sec. 3.1).
+    """
+    pairs = [(p.grad, a) for p, a in zip(params, anchor, strict=True) if p.grad is not None and a is not None]
+    if not pairs:
+        return False
+    dot = sum(torch.sum((g - a) * a) for g, a in pairs)
+    norm = sum(torch.sum(a * a) for _, a in pairs)
+    if dot >= 0 or norm <= 0:
+        return False
+    scale = dot / norm
+    for g, a in pairs:
+        g.sub_(a, alpha=float(scale))
+    return True
+
+
 def _soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return -(target * F.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
 
@@ -125,6 +148,7 @@ class _Trainer:
             same_classes = head is not None and head.shape[0] == space.input.num_classes
             load_vit_weights(self.model, state, head=same_classes)
         self.model.to(config.device)
+        self.params = list(self.model.parameters())
         self.optimizer = torch.optim.AdamW(param_groups(self.model, config.weight_decay), lr=config.lr)
         self.steps_per_epoch = max(len(splits.train) // config.batch_size, 1)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer,
@@ -156,6 +180,8 @@ class _Trainer:
         logits = model(x, self.largest)
         loss = F.cross_entropy(logits, y, label_smoothing=config.label_smoothing)
         loss.backward()
+        anchor = [None if p.grad is None else p.grad.clone() for p in self.params] if config.grad_projection \
+            else None
         teacher = F.softmax(logits.detach(), dim=-1)
         randoms = self.sampler.draw(step, self.steps_per_epoch, config.random_subnets)
         losses = [loss.detach()]
@@ -166,6 +192,8 @@ class _Trainer:
             sub_loss = w * _soft_cross_entropy(out, teacher) + (1 - w) * hard if w > 0 else hard
             sub_loss.backward()
             losses.append(sub_loss.detach())
+        if anchor is not None:
+            project_conflict(self.params, anchor)
         losses = self.collective.mean_(torch.stack(losses)).tolist()
         if self.collective.world > 1:
             self._average_gradients()

@@ -34,6 +34,7 @@ class TrainConfig:
     distill: bool = True
     distill_weight: float = 0.5
     sampling: str = "performance"
+    grad_projection: bool = False
     val_fraction: float = 0.1
     limit: int | None = None
     eval_every: int = 5

@@ -15,7 +15,7 @@ from nas.cli import main
 from search_space import InputError, load_space
 from supernet.checkpoint import CheckpointError, load_checkpoint, load_supernet, save_checkpoint
 from supernet.subnet_sampler import SubnetSampler
-from supernet.train import train_supernet
+from supernet.train import project_conflict, train_supernet
 from supernet.train_config import TrainConfig, preset
 
 TINY = TrainConfig(epochs=3, batch_size=32, limit=200, eval_every=1, warmup_epochs=1, random_subnets=1)
@@ -46,6 +46,70 @@ def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path):
     for key in a:
         assert torch.equal(a[key], b[key]), key
     assert load_checkpoint(full.checkpoint)["sampler"] == load_checkpoint(resumed.checkpoint)["sampler"]
+
+
+def _params_with(grads):
+    params = [torch.nn.Parameter(torch.zeros_like(g)) for g in grads]
+    for p, g in zip(params, grads, strict=True):
+        p.grad = g.clone()
+    return params
+
+
+def test_a_conflicting_subnet_gradient_is_projected_off_the_largest():
+    largest = [torch.tensor([1.0, 0.0]), torch.tensor([[2.0]])]
+    others = [torch.tensor([-3.0, 1.0]), torch.tensor([[0.5]])]      # dot with largest: -3 + 1 = -2 < 0
+    params = _params_with([a + b for a, b in zip(largest, others, strict=True)])
+    assert project_conflict(params, largest)
+    rest = [p.grad - a for p, a in zip(params, largest, strict=True)]
+    assert abs(float(sum(torch.sum(r * a) for r, a in zip(rest, largest, strict=True)))) < 1e-6
+    # the projection takes away only the conflicting direction: others - (dot / |largest|^2) * largest
+    assert torch.allclose(rest[0], torch.tensor([-3.0 + 2 / 5, 1.0]))
+    assert torch.allclose(rest[1], torch.tensor([[0.5 + 2 * 2 / 5]]))
+
+
+def test_an_agreeing_subnet_gradient_is_left_alone():
+    largest = [torch.tensor([1.0, 0.0]), None]
+    params = _params_with([torch.tensor([1.5, -4.0]), torch.tensor([7.0])])  # others: [0.5, -4]: dot 0.5 > 0
+    assert not project_conflict(params, largest)
+    assert torch.equal(params[0].grad, torch.tensor([1.5, -4.0]))
+    assert torch.equal(params[1].grad, torch.tensor([7.0]))
+
+
+def test_training_with_gradient_projection_projects_every_step_and_resumes(tmp_path, monkeypatch):
+    import supernet.train as training
+
+    calls = []
+    def spy(params, anchor):
+        calls.append(len(anchor))
+        return project_conflict(params, anchor)
+
+    monkeypatch.setattr(training, "project_conflict", spy)
+    config = TINY.replace(grad_projection=True)
+    steps = []
+    full = train_supernet(config, tmp_path / "full", on_step=steps.append)
+    data = load_checkpoint(full.checkpoint)
+    assert data["train_config"]["grad_projection"] is True
+    n_params = len(list(training.SuperViT(load_space("digits")).parameters()))
+    assert len(calls) == len(steps) > 0 and set(calls) == {n_params}
+    train_supernet(config, tmp_path / "split", stop_after=1)
+    resumed = train_supernet(config, tmp_path / "split", resume=True)
+    resumed = load_checkpoint(resumed.checkpoint)["state_dict"]
+    for key, value in data["state_dict"].items():
+        assert torch.equal(value, resumed[key]), key
+    assert len(calls) == 2 * len(steps)
+
+
+def test_the_default_supernet_folder_survives_a_setting_added_at_its_old_behaviour():
+    import hashlib
+
+    from nas.train_cmd import default_supernet_dir
+
+    config, space = preset("digits"), load_space("digits")
+    before = {k: v for k, v in config.to_dict().items() if k != "grad_projection"}
+    digest = hashlib.sha256(json.dumps(before, sort_keys=True).encode()).hexdigest()[:8]
+    assert default_supernet_dir(space, config).name.endswith(f"-{digest}")
+    projected = config.replace(grad_projection=True)
+    assert default_supernet_dir(space, projected) != default_supernet_dir(space, config)
 
 
 def test_resume_with_other_settings_is_refused(tmp_path):
