@@ -192,11 +192,11 @@ class _Trainer:
             sub_loss = w * _soft_cross_entropy(out, teacher) + (1 - w) * hard if w > 0 else hard
             sub_loss.backward()
             losses.append(sub_loss.detach())
-        if anchor is not None:
-            project_conflict(self.params, anchor)
         losses = self.collective.mean_(torch.stack(losses)).tolist()
         if self.collective.world > 1:
-            self._average_gradients()
+            self._average_gradients(anchor)
+        if anchor is not None:
+            project_conflict(self.params, anchor)
         for arch, value in zip(randoms, losses[2:], strict=True):
             self.sampler.record(step, arch, value)
         if config.grad_clip > 0:
@@ -205,17 +205,21 @@ class _Trainer:
         self.scheduler.step()
         return losses[0]
 
-    def _average_gradients(self) -> None:
-        """One flat all-reduce of every gradient and every activation range (calibration)."""
-        params = list(self.model.parameters())
-        for p in params:
+    def _average_gradients(self, anchor: list[torch.Tensor | None] | None = None) -> None:
+        """One flat all-reduce of every gradient, every activation range (calibration) and, with
+        gradient projection, the largest subnet's gradient, so that the projection sees the
+        whole batch's gradients as one process would."""
+        for p in self.params:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
+        if anchor is not None:
+            anchor[:] = [torch.zeros_like(p) if a is None else a
+                         for p, a in zip(self.params, anchor, strict=True)]
         buffers = [b for name, b in self.model.named_buffers() if name.endswith("act_absmax")]
-        flat = self.collective.mean_(torch.cat([p.grad.flatten() for p in params] +
-                                               [b.flatten() for b in buffers]))
+        tensors = [p.grad for p in self.params] + (anchor or []) + buffers
+        flat = self.collective.mean_(torch.cat([t.flatten() for t in tensors]))
         offset = 0
-        for t in [p.grad for p in params] + buffers:
+        for t in tensors:
             t.copy_(flat[offset : offset + t.numel()].view_as(t))
             offset += t.numel()
 

@@ -99,6 +99,34 @@ def test_training_with_gradient_projection_projects_every_step_and_resumes(tmp_p
     assert len(calls) == 2 * len(steps)
 
 
+def test_data_parallel_projection_uses_the_averaged_gradients(tmp_path, monkeypatch):
+    """With several ranks the largest's gradient travels in the same all-reduce, and the projection
+    comes after it, so every rank projects the whole batch's gradients alike."""
+    import supernet.train as training
+
+    class TwoRanks(training.Collective):
+        rank, world = 0, 2
+
+        def mean_(self, tensor):
+            events.append(("reduce", tensor.numel()))
+            return tensor
+
+    events = []
+    def spy(params, anchor):
+        events.append(("project", sum(a.numel() for a in anchor)))
+        return project_conflict(params, anchor)
+
+    monkeypatch.setattr(training, "project_conflict", spy)
+    train_supernet(TINY.replace(epochs=1, grad_projection=True), tmp_path, collective=TwoRanks())
+    n_weights = sum(p.numel() for p in training.SuperViT(load_space("digits")).parameters())
+    projections = [i for i, (kind, _) in enumerate(events) if kind == "project"]
+    assert projections
+    for i in projections:
+        assert events[i] == ("project", n_weights)           # every anchor filled, none missing
+        kind, size = events[i - 1]
+        assert kind == "reduce" and size > 2 * n_weights      # gradients + anchor + activation ranges
+
+
 def test_the_default_supernet_folder_survives_a_setting_added_at_its_old_behaviour():
     import hashlib
 
