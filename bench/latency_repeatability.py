@@ -54,7 +54,7 @@ def _child(folder: Path) -> None:
     print(json.dumps(calls))
 
 
-def _spread(values: np.ndarray) -> float:
+def _spread(values: np.ndarray) -> np.ndarray:
     """(max / min - 1) along the first axis, per column."""
     return values.max(axis=0) / values.min(axis=0) - 1
 
