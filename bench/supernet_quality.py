@@ -20,9 +20,15 @@ the first 8,000 training images, 12 epochs, batches of 64, lr 1e-3), on this mac
    the stand-alone runs themselves: how well any ranking can agree with a trained-alone one.
 
 Everything is cached in a work folder (supernets and stand-alone runs resume after a stop);
-`--jobs 2` runs two trainings at a time, one thread each.
+`--jobs 2` runs two trainings at a time, one thread each. `--grad-projection` trains the three
+supernets with NASViT's gradient projection (`nas train --grad-projection`) into their own
+folders and writes supernet_quality_grad_projection.json; the stand-alone runs do not depend on
+it and are shared. `--standalone-from RESULT` seeds the work folder with the stand-alone runs
+recorded in an earlier result, where their archs are the ones chosen now (each record names the
+command that produced it), so that a second supernet recipe need not retrain them.
 
     python bench/supernet_quality.py [--archs 11] [--standalone-seeds 2] [--jobs 2]
+                                     [--grad-projection] [--standalone-from RESULT]
 """
 
 from __future__ import annotations
@@ -42,16 +48,27 @@ from _supernets import FASHION_BATCH, FASHION_EPOCHS, FASHION_LIMIT, FASHION_LR,
 
 from search_space import Arch, SearchSpace, load_space
 from search_space.files import nas_home, write_text_atomic
-from supernet.train_config import run_splits
+from supernet.train_config import TrainConfig, run_splits
 
 SAMPLINGS = ("uniform", "complexity", "performance")
 SPACINGS = ("quantile", "log")
 
 
-def supernet_dir(sampling: str) -> Path:
-    """The benchmark supernet's folder for `performance` (the default), a sibling for the others."""
-    _, folder = config_for("fashion-mnist")
-    return folder if sampling == "performance" else folder.with_name(f"{folder.name}-{sampling}")
+def supernet_config(sampling: str, projection: bool) -> tuple[TrainConfig, Path]:
+    """Settings and folder of one compared supernet: the benchmark supernet's, but for these two.
+
+    Plain `performance` is the benchmark supernet itself; the others are its siblings.
+    """
+    config, folder = config_for("fashion-mnist")
+    config = config.replace(sampling=sampling, grad_projection=projection)
+    suffix = ("" if sampling == "performance" else f"-{sampling}") + ("-projection" if projection else "")
+    return config, folder.with_name(folder.name + suffix)
+
+
+def _same_recipe(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Two TrainConfig dicts that train alike (where the data lies aside; older ones lack later keys)."""
+    a, b = (TrainConfig.from_dict(d).replace(data_dir=None) for d in (a, b))
+    return a == b
 
 
 def choose_archs(space: SearchSpace, count: int, spacing: str, seed: int = 0) -> dict[str, Arch]:
@@ -86,20 +103,36 @@ def _one_thread() -> None:
     torch.set_num_threads(1)
 
 
-def train_supernet_job(sampling: str) -> str:
+def train_supernet_job(sampling: str, projection: bool = False) -> str:
     """Train (or finish) the supernet of `sampling`; returns its checkpoint path."""
     from supernet.checkpoint import load_checkpoint
     from supernet.train import train_supernet
 
-    config, _ = config_for("fashion-mnist")
-    config = config.replace(sampling=sampling)
-    folder = supernet_dir(sampling)
+    config, folder = supernet_config(sampling, projection)
     path = folder / "supernet.pt"
-    if not (path.is_file() and load_checkpoint(path)["epoch"] >= config.epochs):
+    cached = load_checkpoint(path) if path.is_file() else None
+    if cached is not None and not _same_recipe(cached["train_config"], config.to_dict()):
+        raise SystemExit(f"{path} was trained with other settings than {config.to_dict()}; move it away")
+    if not (cached is not None and cached["epoch"] >= config.epochs):
         start = time.perf_counter()
         train_supernet(config, folder, resume=path.is_file())
-        print(f"  supernet ({sampling}) trained in {time.perf_counter() - start:.0f} s", flush=True)
+        print(f"  supernet ({sampling}, projection {projection}) trained in "
+              f"{time.perf_counter() - start:.0f} s", flush=True)
     return str(path)
+
+
+def seed_standalone(result: Path, archs: dict[str, Arch], work: Path) -> list[str]:
+    """Write the stand-alone runs recorded in `result` into `work`, where the arch matches; their names."""
+    recorded = json.loads(result.read_text())["metrics"].get("standalone_runs", {})
+    seeded = []
+    for key, record in recorded.items():
+        name, _, seed = key.rpartition("-seed")
+        stem = f"standalone-{name}" + (f"-seed{seed}" if int(seed) else "")
+        out = work / f"{stem}.json"
+        if name in archs and record["arch"] == archs[name].to_dict() and not out.is_file():
+            write_text_atomic(out, json.dumps(record, indent=2) + "\n")
+            seeded.append(key)
+    return seeded
 
 
 def standalone_job(name: str, arch_dict: dict[str, Any], work: str, seed: int = 0) -> dict[str, Any]:
@@ -161,6 +194,10 @@ def main() -> None:
                         help="extra seeds of the median-MACs arch trained alone (the noise floor)")
     parser.add_argument("--jobs", type=int, default=2, help="trainings at a time (one thread each)")
     parser.add_argument("--work", type=Path, help="work folder (default: $NAS_HOME/bench/supernet_quality)")
+    parser.add_argument("--grad-projection", action="store_true",
+                        help="train the supernets with gradient projection (nas train --grad-projection)")
+    parser.add_argument("--standalone-from", type=Path, metavar="RESULT",
+                        help="seed the stand-alone runs from an earlier result's records of the same archs")
     args = parser.parse_args()
     if args.archs < 3:
         parser.error("--archs: need at least 3")
@@ -177,10 +214,14 @@ def main() -> None:
     median_name = names_of["quantile"][1 + (args.archs - 2) // 2]
     work = args.work or nas_home() / "bench" / "supernet_quality"
     work.mkdir(parents=True, exist_ok=True)
+    if args.standalone_from:
+        seeded = seed_standalone(args.standalone_from, archs, work)
+        print(f"seeded {len(seeded)} stand-alone runs from {args.standalone_from}", flush=True)
+    projection = args.grad_projection
     start = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.jobs, initializer=_one_thread,
                              mp_context=multiprocessing.get_context("spawn")) as pool:
-        supernets = {s: pool.submit(train_supernet_job, s) for s in SAMPLINGS}
+        supernets = {s: pool.submit(train_supernet_job, s, projection) for s in SAMPLINGS}
         by_size = sorted(archs, key=lambda n: -space.macs(archs[n]))
         runs = dict.fromkeys([*((n, k) for k in range(args.standalone_seeds) for n in by_size),
                               *((median_name, k) for k in range(1, args.noise_seeds + 1))])
@@ -236,12 +277,14 @@ def main() -> None:
         headline["trained alone, seed 0 vs seed 1: Kendall tau (quantile set; log set)"] = (
             f"{ceiling['quantile']:.2f}; {ceiling['log']:.2f}")
     perf = per_sampling["performance"]
-    headline["performance sampling (the default): training speed on this CPU, 2 threads"] = (
+    threads = "1 thread, two trainings at a time" if projection else "2 threads"
+    headline[f"performance sampling (the default): training speed on this CPU, {threads}"] = (
         f"{perf['training_images_per_s']:.0f} images/s ({perf['training_seconds'] / 60:.0f} min for "
         f"{FASHION_EPOCHS} epochs)")
     _common.write_result(
-        "supernet_quality",
-        params={"dataset": "fashion-mnist", "device": "cpu", "limit": FASHION_LIMIT, "epochs": FASHION_EPOCHS,
+        "supernet_quality_grad_projection" if projection else "supernet_quality",
+        params={"dataset": "fashion-mnist", "device": "cpu", "grad_projection": projection,
+                "limit": FASHION_LIMIT, "epochs": FASHION_EPOCHS,
                 "batch_size": FASHION_BATCH, "lr": FASHION_LR, "seed": config.seed, "archs": args.archs,
                 "standalone_seeds": args.standalone_seeds, "noise_seeds": args.noise_seeds,
                 "jobs": args.jobs},
@@ -259,9 +302,13 @@ def main() -> None:
                "inherited and stand-alone top-1 over each set of archs (smallest, largest and the archs "
                "between: at MACs quantiles of the space, or at log-spaced MACs). noise: the median-MACs "
                "arch trained alone again with other seeds. Training speed (images through the sandwich "
-               "step, median of epochs) is only comparable between runs trained alike: the performance "
-               "supernet was trained alone with 2 threads, the others by this script, two at a time "
-               "with one thread each."),
+               "step, median of epochs) is only comparable between runs trained alike: "
+               + ("all three supernets were trained with gradient projection, one thread each, two at a "
+                  "time. " if projection else
+                  "the performance supernet was trained alone with 2 threads, the others by this "
+                  "script, two at a time with one thread each. ")
+               + (f"Stand-alone runs seeded from {args.standalone_from} (its command made them): "
+                  f"{', '.join(seeded)}." if args.standalone_from else "")),
         command=" ".join(["python", "bench/supernet_quality.py", *sys.argv[1:]]),
         headline=headline)
 

@@ -44,9 +44,9 @@ def default_supernet_dir(space, config) -> Path:
 @click.option("--lr", type=click.FloatRange(0, None, min_open=True), help="Peak learning rate.")
 @click.option("--sampling", type=click.Choice(["uniform", "complexity", "performance"]),
               help="How the random subnets of each step are drawn (default: performance).")
-@click.option("--grad-projection", is_flag=True, default=None,
+@click.option("--grad-projection/--no-grad-projection", default=None,
               help="Project the smaller subnets' summed gradient off the largest's when the two conflict "
-                   "(NASViT).")
+                   "(NASViT; default: the dataset's preset).")
 @click.option("--seed", type=int, help="Random seed (default 0).")
 @click.option("--limit", type=click.IntRange(10, None), help="Use only the first N training images.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),

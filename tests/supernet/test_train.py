@@ -230,6 +230,22 @@ def test_presets_load():
     assert preset("digits").dataset == "digits"
     assert preset("fashion-mnist").space == "fashion-mnist"
     assert preset("cifar10").space == "cifar10"
+    # measured better on Fashion-MNIST (bench/results/supernet_quality_grad_projection.json)
+    assert preset("fashion-mnist").grad_projection and preset("cifar10").grad_projection
+    assert not preset("digits").grad_projection
+
+
+@pytest.mark.parametrize(("flag", "expected"), [((), True), (("--no-grad-projection",), False)])
+def test_cli_grad_projection_follows_the_preset_unless_told(tmp_path, flag, expected):
+    from tests.supernet.test_data import write_fashion
+
+    write_fashion(tmp_path / "data", gz=False)
+    out = tmp_path / "run"
+    args = ["train", "--dataset", "fashion-mnist", "--data-dir", str(tmp_path / "data"), "--epochs", "1",
+            "--batch-size", "8", *flag, "--out", str(out)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert load_checkpoint(out / "supernet.pt")["train_config"]["grad_projection"] is expected
 
 
 def _one_line_exit_2(args, tmp_path):
