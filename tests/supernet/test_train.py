@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import warnings
 
 import numpy as np
@@ -125,6 +126,33 @@ def test_data_parallel_projection_uses_the_averaged_gradients(tmp_path, monkeypa
         assert events[i] == ("project", n_weights)           # every anchor filled, none missing
         kind, size = events[i - 1]
         assert kind == "reduce" and size > 2 * n_weights      # gradients + anchor + activation ranges
+
+
+def test_training_under_bf16_autocast_runs_and_keeps_float32_weights(tmp_path, monkeypatch):
+    """The GPU path's bf16 autocast, exercised on the CPU: elastic, quantized and token-merging
+    blocks take bf16 activations, and the weights and their updates stay float32."""
+    import supernet.train as training
+
+    devices, dtypes = [], set()
+    def cpu_bf16(device):
+        devices.append(device)
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+
+    def record(module, args, output):
+        if isinstance(output, torch.Tensor):
+            dtypes.add(output.dtype)
+
+    monkeypatch.setattr(training, "autocast", cpu_bf16)
+    handle = torch.nn.modules.module.register_module_forward_hook(record)
+    try:
+        result = train_supernet(TINY.replace(epochs=1), tmp_path)
+    finally:
+        handle.remove()
+    assert devices and set(devices) == {"cpu"} and torch.bfloat16 in dtypes
+    data = load_checkpoint(result.checkpoint)
+    assert all(t.dtype == torch.float32 for t in data["state_dict"].values() if t.is_floating_point())
+    assert all(math.isfinite(e["loss"]) for e in result.metrics["epochs"])
+    assert 0.0 <= result.metrics["final"]["test_top1_largest"] <= 1.0
 
 
 def test_the_default_supernet_folder_survives_a_setting_added_at_its_old_behaviour():
