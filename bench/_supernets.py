@@ -26,11 +26,16 @@ from supernet.train_config import TrainConfig, preset
 FASHION_LIMIT, FASHION_EPOCHS, FASHION_BATCH, FASHION_LR = 8000, 12, 64, 1e-3
 
 
-def fashion_dir() -> Path:
+def dataset_dir(name: str) -> Path:
+    """$NAS_DATA_DIR/<name> where set (as `nas train` reads it), else ../shared/datasets/<name>."""
     env = os.environ.get("NAS_DATA_DIR")
     if env:
-        return Path(env) / "fashion-mnist"
-    return (Path(__file__).resolve().parents[2] / "shared" / "datasets" / "fashion-mnist").resolve()
+        return Path(env) / name
+    return (Path(__file__).resolve().parents[2] / "shared" / "datasets" / name).resolve()
+
+
+def fashion_dir() -> Path:
+    return dataset_dir("fashion-mnist")
 
 
 def config_for(dataset: str) -> tuple[TrainConfig, Path]:

@@ -24,16 +24,16 @@ from pathlib import Path
 
 import _common
 import numpy as np
-from _supernets import FASHION_BATCH, FASHION_EPOCHS, FASHION_LIMIT, FASHION_LR, fashion_dir
+from _supernets import FASHION_BATCH, FASHION_EPOCHS, FASHION_LIMIT, FASHION_LR, dataset_dir, fashion_dir
 
 BUDGET_S = 20 * 60
-CIFAR_NPZ = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cifar10" / "cifar10-jpeg-full.npz"
 
 
 def command(device: str, epochs: int | None, data_dir: Path | None, out: Path) -> list[str]:
     """The `nas train` arguments of this benchmark on `device`."""
     if device == "cuda":
-        args = ["--dataset", "cifar10", "--data-dir", str(data_dir or CIFAR_NPZ), "--device", "cuda",
+        npz = data_dir or dataset_dir("cifar10") / "cifar10-jpeg-full.npz"
+        args = ["--dataset", "cifar10", "--data-dir", str(npz), "--device", "cuda",
                 "--epochs", str(epochs or 30)]
     else:
         args = ["--dataset", "fashion-mnist", "--data-dir", str(data_dir or fashion_dir()),
@@ -48,6 +48,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, help="default: 12 on the CPU, 30 on a GPU")
     parser.add_argument("--data-dir", type=Path, help="the dataset (default: ../shared/datasets)")
     args = parser.parse_args()
+    if args.epochs is not None and args.epochs < 1:
+        parser.error("--epochs: need at least 1")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
         argv = command(args.device, args.epochs, args.data_dir, out)
