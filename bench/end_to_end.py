@@ -100,7 +100,7 @@ def initial_supernet(trained: Path, out: Path) -> Path:
 
 
 def baseline_yaml(best: Path, arch: Arch, predicted: float, init: Path, out: Path) -> Path:
-    from search.report import file_sha256
+    from search.result_files import file_sha256
 
     data = yaml.safe_load(best.read_text())
     data.update({"arch": arch.to_dict(), "supernet": {"path": str(init), "sha256": file_sha256(init)},

@@ -1,7 +1,7 @@
 """How far the exported ONNX files are from the PyTorch subnet they come from, over many archs.
 
 For the digits and fashion-mnist benchmark supernets (bench/_supernets.py): uniform samples
-of each space, extracted and exported exactly as `nas extract` does (`search.deploy.onnx_files`),
+of each space, extracted and exported exactly as `nas extract` does (`deploy.folder.onnx_files`),
 their logits compared with PyTorch's on the first 200 validation images:
 
 - `model.float.onnx` of an arch at 32 bits everywhere, and of one with 16-bit blocks (whose
@@ -30,9 +30,9 @@ import numpy as np
 import torch
 from _supernets import supernet
 
-from latency_models.subnet_onnx import float_arch, float_subnet
-from search.data import validation_data
-from search.deploy import CHECK_IMAGES, onnx_files
+from deploy.export.onnx_export import float_arch, float_subnet
+from deploy.folder import CHECK_IMAGES, onnx_files
+from search.validation import validation_data
 from supernet import extract
 from supernet.checkpoint import load_supernet
 

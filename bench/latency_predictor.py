@@ -30,7 +30,7 @@ from _common import write_result
 from latency_models import accuracy, fit_predictor, get_device, read_measurements
 from latency_models.measure_cpu import CpuConfig, measure_cpu
 from latency_models.predictor import comparable_ms
-from latency_models.profiling import profile_device
+from latency_models.profile_run import profile_device
 from search_space import Arch, load_space
 
 

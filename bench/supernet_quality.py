@@ -11,7 +11,7 @@ the first 8,000 training images, 12 epochs, batches of 64, lr 1e-3), on this mac
 3. each arch trained alone, from a fresh initialisation, for the same epochs with the same
    recipe (AdamW, warm-up + cosine, label smoothing, clipping, batch, lr), on the same images,
    without distillation, quantization-aware where its blocks are below 32 bits
-   (`supernet.retrain` from freshly initialised weights; the epoch kept is the best on
+   (`supernet.finetune` from freshly initialised weights; the epoch kept is the best on
    validation), once per seed of `--standalone-seeds` (its top-1 is the mean over seeds: two
    seeds of one arch differ by up to 1.3 points, as much as many archs differ from each other);
 4. per supernet: Kendall tau between inherited and stand-alone top-1 over the N archs (test
@@ -144,7 +144,7 @@ def standalone_job(name: str, arch_dict: dict[str, Any], work: str, seed: int = 
 
     from search_space import Arch
     from supernet.extract import extract
-    from supernet.retrain import RetrainConfig, retrain_subnet, subnet_top1
+    from supernet.finetune import RetrainConfig, retrain_subnet, subnet_top1
     from supernet.supervit import SuperViT
 
     stem = f"standalone-{name}" + (f"-seed{seed}" if seed else "")

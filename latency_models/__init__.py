@@ -10,12 +10,12 @@ bundling import them inside the functions that need them.
 from __future__ import annotations
 
 from latency_models.analytic import AnalyticPredictor
-from latency_models.budget import format_ms, parse_duration_ms
 from latency_models.csvio import Measurement, read_measurements
+from latency_models.device_profile import DeviceProfile, device_names, load_profile
+from latency_models.devices import Device, NoPredictorError, devices, get_device
+from latency_models.duration import format_ms, parse_duration_ms
 from latency_models.metrics import accuracy
 from latency_models.predictor import LearnedPredictor, Predictor, fit_predictor
-from latency_models.profiles import DeviceProfile, device_names, load_profile
-from latency_models.registry import Device, NoPredictorError, devices, get_device
 
 __all__ = [
     "AnalyticPredictor",

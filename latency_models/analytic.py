@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from latency_models.device_profile import DeviceProfile
 from latency_models.features import OpGroups, precision_class, score_elements
-from latency_models.profiles import DeviceProfile
 from search_space import Arch, SearchSpace
 from search_space.errors import InputError
 from search_space.ops import Op

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from deploy.export.onnx_kernels import weight_layout
 from latency_models.csvio import arch_key
-from latency_models.onnx_quant import weight_layout
-from latency_models.profiling import sample_archs
+from latency_models.profile_run import sample_archs
 from search_space import Arch, SearchSpace
 from search_space.errors import InputError
 from search_space.files import write_bytes_atomic, write_text_atomic
@@ -114,9 +114,9 @@ def coreml_model(space: SearchSpace, arch: Arch, *, supernet=None, seed: int = 0
     import coremltools.optimize as cto
     import torch
 
-    from latency_models.subnet_onnx import float_subnet
+    from deploy.export.onnx_export import float_subnet
+    from deploy.export.torch_export import example_input
     from supernet import explicit_attention
-    from supernet.export import example_input
 
     sub = float_model.eval() if float_model is not None else float_subnet(space, arch, supernet=supernet,
                                                                            seed=seed)
@@ -218,7 +218,7 @@ def write_bundle(
 
     models_dir = folder / "models"
     models_dir.mkdir(parents=True, exist_ok=True)
-    from latency_models.subnet_onnx import merges_all_of_a
+    from deploy.export.onnx_export import merges_all_of_a
 
     # coremltools 9 cannot convert a token merge that merges every token of set A (an
     # empty gather); such archs are not drawn for Core ML bundles

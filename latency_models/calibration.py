@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 
 from latency_models.analytic import AnalyticPredictor, RooflineParams
+from latency_models.device_profile import DeviceProfile
 from latency_models.metrics import kendall_tau
-from latency_models.profiles import DeviceProfile
 from search_space import Arch, BlockChoice, SearchSpace
 from search_space.errors import InputError
 from search_space.ops import arch_macs

@@ -212,8 +212,8 @@ class SpeedGuard:
 
 def quantized_onnx(space: SearchSpace, arch: Arch, *, supernet=None, seed: int = 0) -> onnx.ModelProto:
     """The ONNX graph the cpu device times for `arch`: float export + per-block int8/int4 kernels."""
-    from latency_models.onnx_quant import quantize_blocks
-    from latency_models.subnet_onnx import float_subnet, to_onnx
+    from deploy.export.onnx_export import float_subnet, to_onnx
+    from deploy.export.onnx_kernels import quantize_blocks
 
     return quantize_blocks(to_onnx(float_subnet(space, arch, supernet=supernet, seed=seed)), space, arch)
 

@@ -27,7 +27,7 @@ def extract(best_yaml: Path, supernet: Path | None, out: Path | None, formats: s
     model.torchscript.pt or model.mlpackage when --format asks for them, and report.json
     to --out.
     """
-    from search.deploy import check_formats, extract_to_folder
+    from deploy.folder import check_formats, extract_to_folder
     from search_space.files import path_exists
 
     chosen = check_formats(formats.split(","))

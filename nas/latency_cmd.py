@@ -59,7 +59,7 @@ _space_opt = click.option("--space", "space_ref", required=True,
 def profile(device: str, space_ref: str, count: int, seed: int, out: Path, threads: int | None,
             repeats: int | None) -> None:
     """Time N sampled archs of SPACE on DEVICE (cpu or cuda), appending a row per arch to the CSV --out."""
-    from latency_models.profiling import plan_profile, run_profile
+    from latency_models.profile_run import plan_profile, run_profile
 
     dev, space = _device(device), _space(space_ref)
     options = {k: v for k, v in (("threads", threads), ("repeats", repeats)) if v is not None}

@@ -39,9 +39,9 @@ __all__ = ["retrain"]
 def retrain(folder: Path, epochs, lr, distill, distill_weight, temperature, batch_size, supernet, data_dir,
             limit, seed, resume, trials, workers, ray_address) -> None:
     """Fine-tune the subnet in DIR (written by `nas extract`) and update its model, exports and report."""
+    from deploy.retrain import retrain_folder
     from nas._progress import progress
-    from search.retrain import retrain_folder
-    from supernet.retrain import RetrainConfig
+    from supernet.finetune import RetrainConfig
 
     config = RetrainConfig(distill=distill).replace(
         epochs=epochs, lr=lr, distill_weight=distill_weight, temperature=temperature,
@@ -73,7 +73,7 @@ def retrain(folder: Path, epochs, lr, distill, distill_weight, temperature, batc
 
 
 def _tune(folder, config, trials, workers, ray_address, supernet, data_dir, resume) -> None:
-    from search.retrain_tune import TUNED, tune_retrain
+    from deploy.retrain_tune import TUNED, tune_retrain
 
     result = tune_retrain(folder, config, trials=trials, workers=workers, address=ray_address,
                           supernet=supernet, data_dir=data_dir, resume=resume,

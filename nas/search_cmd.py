@@ -47,7 +47,7 @@ def _default_supernet(space_ref: str | None) -> Path:
 def _ensure_predictor(device: str, supernet: Path) -> None:
     """A measured device without a predictor for the space: time archs here and fit one, saying so."""
     from latency_models import get_device, read_measurements
-    from latency_models.profiling import plan_profile, run_profile
+    from latency_models.profile_run import plan_profile, run_profile
     from search_space import SearchSpace
     from search_space.files import nas_home
     from supernet.checkpoint import load_checkpoint
@@ -112,7 +112,7 @@ def search(device: str, budget: str, space_ref: str | None, supernet: Path | Non
     import optuna
 
     from latency_models import get_device, parse_duration_ms
-    from latency_models.budget import format_ms
+    from latency_models.duration import format_ms
     from search.run import SearchSettings, run_search
     from search_space import load_space
     from supernet.checkpoint import load_checkpoint

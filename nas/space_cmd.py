@@ -82,8 +82,8 @@ def sample(space_ref: str, count: int, seed: int, strategy: str, out: Path | Non
     import numpy as np
 
     from search_space import load_space
-    from search_space._yaml import dump_yaml
     from search_space.files import write_text_atomic
+    from search_space.yamlio import dump_yaml
 
     s = load_space(space_ref)
     rng = np.random.default_rng(seed)

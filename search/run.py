@@ -22,7 +22,7 @@ from search.budget import LatencyRange, check_budget, latency_range
 from search.encoding import decode, distributions, encode
 from search.pool import LocalPool, RayPool
 from search.recorder import TrialRecorder
-from search.report import (
+from search.result_files import (
     Row,
     best_candidate,
     file_sha256,
@@ -201,8 +201,8 @@ def run_search(
         InputError: a bad checkpoint, a budget below the fastest arch, a resume that does not match.
     """
     from latency_models import get_device
-    from search.data import validation_data
     from search.evaluator import AccuracyEvaluator
+    from search.validation import validation_data
     from supernet.checkpoint import load_supernet
 
     note = on_note or (lambda _text: None)

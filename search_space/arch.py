@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from search_space._check import as_float, as_int, as_mapping, as_str, check_keys
-from search_space._yaml import dump_yaml, load_yaml_text
+from search_space.checks import as_float, as_int, as_mapping, as_str, check_keys
 from search_space.errors import ArchError
+from search_space.yamlio import dump_yaml, load_yaml_text
 
 __all__ = ["Arch", "BlockChoice"]
 

@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from search_space._yaml import load_yaml_file
 from search_space.arch import Arch
+from search_space.builtin import load_space
 from search_space.errors import ArchError, InputError, SpaceError
 from search_space.files import path_exists
-from search_space.registry import load_space
 from search_space.space import SearchSpace
+from search_space.yamlio import load_yaml_file
 
 __all__ = ["ArchFile", "load_arch_file", "resolve_space_ref"]
 

@@ -10,11 +10,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from search_space._check import as_float, as_int, as_mapping, as_str, check_keys
-from search_space._yaml import dump_yaml, load_yaml_file
 from search_space.arch import Arch
+from search_space.checks import as_float, as_int, as_mapping, as_str, check_keys
 from search_space.errors import ArchError, SpaceError
 from search_space.ops import mlp_hidden
+from search_space.yamlio import dump_yaml, load_yaml_file
 
 if TYPE_CHECKING:
     import networkx as nx

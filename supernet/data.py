@@ -20,11 +20,11 @@ import torch
 from supernet.datasets.augment import AUGMENTATIONS, normalize
 from supernet.datasets.base import DataError, RawData
 from supernet.datasets.batches import iterate_batches
+from supernet.datasets.catalog import SPECS, DatasetSpec, check_classes, check_fit, resolve_data_dir
 from supernet.datasets.cifar import load_cifar10
 from supernet.datasets.digits import load_digits
 from supernet.datasets.idx import load_fashion_mnist
 from supernet.datasets.imagefolder import load_imagefolder
-from supernet.datasets.registry import SPECS, DatasetSpec, check_classes, check_fit, resolve_data_dir
 from supernet.datasets.splits import (
     TEST_FRACTION,
     TEST_SEED,

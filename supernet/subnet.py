@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from search_space import Arch, InputSpec, SearchSpace
-from search_space._check import as_mapping, check_keys
 from search_space.arch import float_arch
+from search_space.checks import as_mapping, check_keys
 from search_space.errors import SpaceError
 from search_space.ops import mlp_hidden, token_schedule
 from supernet.block import BlockSpec, PatchEmbed, block_forward, pool_tokens

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from search_space._check import as_float, as_int, as_str
+from search_space.checks import as_float, as_int, as_str
 from search_space.errors import InputError
 
 __all__ = ["TrainConfig", "check_settings", "preset", "run_splits"]
@@ -117,7 +117,7 @@ def preset(dataset: str) -> TrainConfig:
     """The shipped settings for a dataset (configs/train/<dataset>.yaml), or the defaults."""
     from importlib import resources
 
-    from search_space._yaml import load_yaml_text
+    from search_space.yamlio import load_yaml_text
 
     path = resources.files("configs") / "train" / f"{dataset}.yaml"
     if not path.is_file():

@@ -20,9 +20,9 @@ def arch(space, *blocks: tuple, dim: int | None = None) -> Arch:
 def fake_measurements(space, n: int, seed: int = 0, device: str = "cpu",
                       noise: float = 0.0) -> list[Measurement]:
     """Archs with latencies from a known additive cost (so a fit can recover them)."""
+    from latency_models.device_profile import load_profile
     from latency_models.features import LinearFeatures
-    from latency_models.profiles import load_profile
-    from latency_models.profiling import sample_archs
+    from latency_models.profile_run import sample_archs
 
     archs = sample_archs(space, n, seed)
     feats = LinearFeatures(space, load_profile("cpu").precisions)

@@ -7,7 +7,7 @@ import csv
 import pytest
 
 from latency_models.csvio import COLUMNS, append_measurement, read_measurements, resume_keys
-from latency_models.profiling import profile_device, sample_archs
+from latency_models.profile_run import profile_device, sample_archs
 from search_space import InputError, load_space
 
 from .helpers import fake_measurements

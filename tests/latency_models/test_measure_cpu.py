@@ -7,9 +7,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from deploy.export.onnx_export import float_subnet, merges_all_of_a, to_onnx
+from deploy.export.onnx_kernels import block_matmuls, quantize_blocks
 from latency_models.measure_cpu import CpuConfig, measure_cpu, ort_session, quantized_onnx
-from latency_models.onnx_quant import block_matmuls, quantize_blocks
-from latency_models.subnet_onnx import float_subnet, merges_all_of_a, to_onnx
 
 from .helpers import arch
 

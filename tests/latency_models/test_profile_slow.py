@@ -21,7 +21,7 @@ import pytest
 
 from latency_models.csvio import COLUMNS, arch_key, read_measurements
 from latency_models.measure_cpu import CpuConfig
-from latency_models.profiling import sample_archs
+from latency_models.profile_run import sample_archs
 from search_space import load_space
 from tests.processes import nas, nas_env, run, start, stop, wait_for
 

@@ -10,8 +10,8 @@ import pytest
 from latency_models import AnalyticPredictor, LearnedPredictor, NoPredictorError, device_names, get_device
 from latency_models.analytic import RooflineParams
 from latency_models.calibration import calibration_report, load_reference, reference_path
+from latency_models.device_profile import DeviceProfile, load_profile
 from latency_models.metrics import kendall_tau
-from latency_models.profiles import DeviceProfile, load_profile
 from search_space import Arch, BlockChoice, InputError, builtin_spaces, load_space
 
 from .helpers import fake_measurements

@@ -154,7 +154,7 @@ def test_writing_results_holds_the_folder(tmp_path):
     import fcntl
     import os
 
-    from search.report import RESULTS_LOCK, writing_results
+    from search.result_files import RESULTS_LOCK, writing_results
 
     (tmp_path / RESULTS_LOCK).touch()
     fd = os.open(tmp_path / RESULTS_LOCK, os.O_RDWR)
@@ -221,8 +221,8 @@ def test_runs_sharing_a_study_walk_a_generation_in_orders_that_meet_once(space, 
 def test_local_pool_asks_skip_when_each_arch_comes_up(checkpoint, space):
     import numpy as np
 
-    from search.data import validation_data
     from search.evaluator import AccuracyEvaluator
+    from search.validation import validation_data
     from supernet.checkpoint import load_supernet
 
     model, data = load_supernet(checkpoint)

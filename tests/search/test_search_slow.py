@@ -300,9 +300,9 @@ def test_ray_pool_scores_exactly_what_the_local_evaluator_scores(supernet):
     """Two local Ray actors return every candidate once, with the in-process top-1."""
     import numpy as np
 
-    from search.data import validation_data
     from search.evaluator import AccuracyEvaluator
     from search.pool import LocalPool, RayPool
+    from search.validation import validation_data
     from supernet.checkpoint import load_supernet
 
     model, data = load_supernet(supernet[0])

@@ -28,7 +28,7 @@ from supernet.data import (
     load_dataset,
     normalize,
 )
-from supernet.datasets import registry
+from supernet.datasets import catalog
 from supernet.datasets.augment import augment_batch, crop_padding
 from supernet.datasets.digits import digits_arrays
 
@@ -55,7 +55,7 @@ def assert_one_line(err: pytest.ExceptionInfo, *fragments: str) -> None:
 def test_registry_names_and_augmentations():
     assert DATASETS == ("digits", "fashion-mnist", "cifar10", "imagefolder")
     expected = {"digits": "none", "fashion-mnist": "crop", "cifar10": "crop-flip", "imagefolder": "crop-flip"}
-    assert {name: registry.SPECS[name].augment for name in DATASETS} == expected
+    assert {name: catalog.SPECS[name].augment for name in DATASETS} == expected
     assert set(expected.values()) <= set(AUGMENTATIONS)
     assert issubclass(DataError, InputError)
 
@@ -139,8 +139,8 @@ def test_missing_data_dir(tmp_path, monkeypatch):
         load_dataset("cifar10", tmp_path / "nope")
     assert_one_line(err, "nope", "--data-dir")
     monkeypatch.delenv("NAS_DATA_DIR", raising=False)
-    no_system_copy = dataclasses.replace(registry.SPECS["fashion-mnist"], system_dir=str(tmp_path / "absent"))
-    monkeypatch.setitem(registry.SPECS, "fashion-mnist", no_system_copy)
+    no_system_copy = dataclasses.replace(catalog.SPECS["fashion-mnist"], system_dir=str(tmp_path / "absent"))
+    monkeypatch.setitem(catalog.SPECS, "fashion-mnist", no_system_copy)
     with pytest.raises(DataError) as err:
         load_dataset("fashion-mnist")
     assert_one_line(err, "--data-dir", "NAS_DATA_DIR")

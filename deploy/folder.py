@@ -25,7 +25,7 @@ import numpy as np
 import torch
 import yaml
 
-from search.report import file_sha256, space_reference
+from search.result_files import file_sha256, space_reference
 from search_space.archfile import load_arch_file
 from search_space.errors import InputError
 from search_space.files import path_exists, write_bytes_atomic, write_text_atomic
@@ -108,8 +108,8 @@ def torchscript_file(sub: torch.nn.Module, path: Path) -> Path:
     """`sub` traced to TorchScript at `path` (batch 1, explicit attention), written atomically."""
     import warnings
 
+    from deploy.export.torch_export import example_input
     from supernet import explicit_attention
-    from supernet.export import example_input
 
     with explicit_attention(), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch 2.13 deprecates TorchScript; runtimes still load it
@@ -152,9 +152,9 @@ def extract_to_folder(
         InputError: a best.yaml that does not load, a missing or different supernet, an arch
             outside its space, an unknown format.
     """
+    from deploy.export.onnx_export import float_subnet
     from latency_models import get_device
-    from latency_models.subnet_onnx import float_subnet
-    from search.data import evaluation_data
+    from search.validation import evaluation_data
     from supernet import extract, save_subnet
     from supernet.checkpoint import load_supernet
 
@@ -212,10 +212,10 @@ def onnx_files(out: Path, space, arch, sub, float_model, val: tuple[torch.Tensor
     whose 8- and 4-bit blocks go onto ONNX Runtime's integer kernels; None when there are
     none). With `measure`, model.onnx is timed on this CPU.
     """
+    from deploy.export.onnx_export import to_onnx
+    from deploy.export.onnx_kernels import quantize_blocks
+    from deploy.export.torch_export import export_onnx
     from latency_models import get_device
-    from latency_models.onnx_quant import quantize_blocks
-    from latency_models.subnet_onnx import to_onnx
-    from supernet.export import export_onnx
 
     note = note or (lambda _text: None)
     images, labels = (t[:CHECK_IMAGES] for t in val)
@@ -258,7 +258,7 @@ def evaluate_target(target: str | Path, *, data_dir: str | Path | None = None) -
     The data is the supernet run's own (dataset, split seed and fractions from its training
     settings); `data_dir` points at another copy of the same dataset.
     """
-    from search.data import evaluation_data
+    from search.validation import evaluation_data
     from supernet import extract, load_subnet
     from supernet.checkpoint import load_supernet
     from supernet.train_config import TrainConfig

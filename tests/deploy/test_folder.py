@@ -10,8 +10,8 @@ import torch
 import yaml
 from click.testing import CliRunner
 
+from deploy.folder import extract_to_folder
 from nas.cli import main
-from search.deploy import extract_to_folder
 from search.run import SearchSettings, run_search
 from search_space import Arch, ArchError, InputError
 from supernet import load_subnet

@@ -1,6 +1,6 @@
 """`nas retrain DIR --trials N`: tune the fine-tune itself with Ray Tune (Optuna searcher, ASHA).
 
-Each trial is a short `supernet.retrain` run with its own learning rate, weight decay,
+Each trial is a short `supernet.finetune` run with its own learning rate, weight decay,
 distillation weight and temperature, reporting validation top-1 after every epoch; ASHA (Li et
 al., "A System for Massively Parallel Hyperparameter Tuning", MLSys 2020) stops the poor ones
 once half their epochs are done, and Optuna's TPE proposes the next settings from the finished
@@ -18,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from search.retrain import RetrainFolderResult, finish, prepare
+from deploy.retrain import RetrainFolderResult, finish, prepare
 from search_space.errors import InputError
 
 __all__ = ["TUNED", "grace_period", "tune_retrain"]
@@ -53,7 +53,7 @@ def _trial(params: dict[str, Any], *, student, teacher, splits, base: dict[str, 
     import torch
     from ray import tune
 
-    from supernet.retrain import RetrainConfig, retrain_subnet
+    from supernet.finetune import RetrainConfig, retrain_subnet
 
     torch.set_num_threads(1)
     config = RetrainConfig(**{**base, **params})
@@ -113,7 +113,7 @@ def tune_retrain(
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
-    from search.report import file_sha256
+    from search.result_files import file_sha256
 
     p = prepare(folder, distill=config.distill, supernet=supernet, data_dir=data_dir)
     storage = (p.folder / "tune").resolve()

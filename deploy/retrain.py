@@ -1,7 +1,7 @@
 """`nas retrain`: fine-tune an extracted subnet folder in place, and say what it gained.
 
 Reads `DIR/model.pt` (as `nas extract` wrote it), fine-tunes it on its supernet's training
-data (`supernet.retrain`), by default distilling from the supernet's largest subnet, and
+data (`supernet.finetune`), by default distilling from the supernet's largest subnet, and
 checkpoints every epoch to `DIR/retrain.pt`. When the run is finished it keeps the extracted
 weights as `DIR/model.inherited.pt` (once: every later retrain starts from them again),
 writes the best epoch's model as `DIR/model.pt` (same format), re-exports `model.float.onnx`
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from search.deploy import coreml_file, onnx_files, resolve_supernet, torchscript_file
-from search.report import file_sha256
+from deploy.folder import coreml_file, onnx_files, resolve_supernet, torchscript_file
+from search.result_files import file_sha256
 from search_space.errors import InputError
 from search_space.files import path_exists, write_bytes_atomic, write_text_atomic
 
@@ -147,13 +147,13 @@ def retrain_folder(
     on_start: Callable[[str], None] | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> RetrainFolderResult:
-    """Fine-tune the subnet in `folder` (a `supernet.retrain.RetrainConfig`; default settings if None).
+    """Fine-tune the subnet in `folder` (a `supernet.finetune.RetrainConfig`; default settings if None).
 
     Raises:
         InputError: not an extracted folder, a damaged model.pt, data that is not there, or
             (with distillation) a supernet that is missing or not the one extracted from.
     """
-    from supernet.retrain import RetrainConfig, retrain_subnet
+    from supernet.finetune import RetrainConfig, retrain_subnet
 
     config = config or RetrainConfig()
     p = prepare(folder, distill=config.distill, supernet=supernet, data_dir=data_dir)
@@ -171,7 +171,7 @@ def retrain_folder(
 
 def finish(p: _Prepared, model, summary: dict[str, Any], *, checkpoint: Path) -> RetrainFolderResult:
     """Score the inherited and the fine-tuned model, then rewrite the folder (see the module doc)."""
-    from supernet.retrain import subnet_top1
+    from supernet.finetune import subnet_top1
 
     splits = p.splits
     before = {f"{name}_top1": subnet_top1(p.sub, split) for name, split in (("val", splits.val),

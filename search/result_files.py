@@ -127,7 +127,7 @@ def file_sha256(path: Path) -> str:
 
 def space_reference(space: SearchSpace) -> str | dict[str, Any]:
     """A built-in space by name when it is exactly that space, else the space inline."""
-    from search_space.registry import builtin_spaces, load_space
+    from search_space.builtin import builtin_spaces, load_space
 
     if space.name in builtin_spaces() and load_space(space.name).fingerprint == space.fingerprint:
         return space.name

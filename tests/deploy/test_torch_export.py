@@ -7,11 +7,10 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from deploy.export.torch_export import export_onnx, export_program
 from search_space import Arch, BlockChoice
 from supernet import extract
-from supernet.export import export_onnx, export_program
-
-from .conftest import images, trained_like
+from tests.supernet.conftest import images, trained_like
 
 MIXED = Arch(48, (
     BlockChoice("softmax", 2, 2.0, 0.75, 32),

@@ -12,15 +12,15 @@ import torch
 import yaml
 from click.testing import CliRunner
 
+from deploy.folder import extract_to_folder
+from deploy.retrain import retrain_folder
 from nas.cli import main
-from search.deploy import extract_to_folder
-from search.retrain import retrain_folder
 from search_space import InputError, load_space
 from supernet import load_subnet
 from supernet.checkpoint import save_checkpoint
 from supernet.data import load_dataset, normalize
+from supernet.finetune import RetrainConfig
 from supernet.quant import quantize_weight
-from supernet.retrain import RetrainConfig
 from supernet.subnet import QuantLinear
 from supernet.supervit import SuperViT
 from supernet.train_config import TrainConfig
@@ -171,12 +171,12 @@ def test_nas_retrain_trials_on_ray_tune_keeps_the_best_trial(folder, tmp_path):
 
 
 def test_ctrl_c_says_how_to_resume(tmp_path, monkeypatch):
-    import search.retrain
+    import deploy.retrain
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(search.retrain, "retrain_folder", interrupted)
+    monkeypatch.setattr(deploy.retrain, "retrain_folder", interrupted)
     r = CliRunner().invoke(main, ["retrain", str(tmp_path), "--no-distill", "--epochs", "3"])
     assert r.exit_code == 130
     lines = [line for line in r.stderr.splitlines() if line.strip()]
@@ -191,7 +191,7 @@ def _coreml_weights(package):
 
 def test_retrain_re_exports_the_core_ml_package_from_the_retrained_weights(extracted, tmp_path):
     pytest.importorskip("coremltools")
-    from search.deploy import coreml_file
+    from deploy.folder import coreml_file
 
     folder = shutil.copytree(extracted, tmp_path / "sub")
     model = load_subnet(folder / "model.pt")
@@ -255,6 +255,6 @@ def test_tune_experiment_killed_mid_way_resumes_without_rerunning_finished_trial
 
 
 def test_tune_lets_every_trial_run_half_its_epochs_before_stopping_it():
-    from search.retrain_tune import grace_period
+    from deploy.retrain_tune import grace_period
 
     assert [grace_period(n) for n in (1, 2, 3, 10, 11)] == [1, 1, 1, 5, 5]

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from latency_models.csvio import Measurement
-from latency_models.profiles import DeviceProfile, device_names, load_profile
+from latency_models.device_profile import DeviceProfile, device_names, load_profile
 from search_space import Arch, SearchSpace
 from search_space.errors import InputError
 

@@ -7,9 +7,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from search_space._check import as_mapping, as_str, check_keys
-from search_space._yaml import load_yaml_file
+from search_space.checks import as_mapping, as_str, check_keys
 from search_space.errors import InputError
+from search_space.yamlio import load_yaml_file
 
 __all__ = ["DeviceProfile", "device_names", "load_profile"]
 

@@ -60,7 +60,7 @@ def to_onnx(model: nn.Module, batch: int = 1) -> onnx.ModelProto:
     node names (`onnx_quant` matches weights by shape and order, so either works). Its
     output is run once in ONNX Runtime and compared with PyTorch; where it is wrong (it
     mis-shapes a token merge that merges every token of set A) or the TorchScript exporter
-    is gone, the dynamo exporter (`supernet.export.export_onnx`) is used instead.
+    is gone, the dynamo exporter (`deploy.export.torch_export.export_onnx`) is used instead.
     """
     model = model.eval()
     arch = getattr(model, "arch", None)
@@ -85,8 +85,8 @@ def _torchscript_onnx(model: nn.Module, batch: int) -> onnx.ModelProto:
     import onnx
     import torch
 
+    from deploy.export.torch_export import example_input
     from supernet import explicit_attention
-    from supernet.export import example_input
 
     x = example_input(model, batch)
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
@@ -104,7 +104,7 @@ def _matches_eager(onnx_model: onnx.ModelProto, model: nn.Module, batch: int) ->
     import onnxruntime as ort
     import torch
 
-    from supernet.export import example_input
+    from deploy.export.torch_export import example_input
 
     x = torch.randn(example_input(model, batch).shape, generator=torch.Generator().manual_seed(0))
     so = ort.SessionOptions()
@@ -122,7 +122,7 @@ def _dynamo_onnx(model: nn.Module, batch: int) -> onnx.ModelProto:
 
     import onnx
 
-    from supernet.export import export_onnx
+    from deploy.export.torch_export import export_onnx
 
     with tempfile.TemporaryDirectory() as tmp:
         path = export_onnx(model, Path(tmp) / "model.onnx", batch=batch, opset=OPSET)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from latency_models.csvio import Measurement, append_measurement, arch_key, resume_keys
-from latency_models.registry import Device
+from latency_models.devices import Device
 from search_space import Arch, SearchSpace
 
 __all__ = ["ProfileResult", "plan_profile", "profile_device", "run_profile", "sample_archs"]

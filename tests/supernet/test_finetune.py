@@ -8,8 +8,8 @@ import torch
 from search_space import Arch, InputError
 from supernet import extract
 from supernet.data import load_dataset
+from supernet.finetune import RetrainConfig, distillation_loss, retrain_subnet
 from supernet.quant import quantize_weight
-from supernet.retrain import RetrainConfig, distillation_loss, retrain_subnet
 from supernet.subnet import QuantLinear
 from tests.supernet.conftest import trained_like
 
