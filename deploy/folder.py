@@ -29,6 +29,7 @@ from search.result_files import file_sha256, space_reference
 from search_space.archfile import load_arch_file
 from search_space.errors import InputError
 from search_space.files import path_exists, write_bytes_atomic, write_text_atomic
+from supernet.accuracy import tensor_batches, top1
 
 __all__ = ["FORMATS", "ExtractResult", "check_formats", "coreml_file", "evaluate_target", "extract_to_folder",
            "onnx_files", "resolve_supernet", "torchscript_file"]
@@ -77,10 +78,7 @@ def resolve_supernet(best_yaml: Path, data: dict[str, Any], given: str | Path | 
 
 @torch.inference_mode()
 def _top1(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, batch: int = 500) -> float:
-    correct = 0
-    for start in range(0, images.shape[0], batch):
-        correct += (model(images[start:start + batch]).argmax(1) == labels[start:start + batch]).sum().item()
-    return correct / max(1, images.shape[0])
+    return top1(model, tensor_batches(images, labels, batch))
 
 
 def _onnx_outputs(model_bytes: bytes, images: torch.Tensor) -> np.ndarray:

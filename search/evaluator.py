@@ -11,6 +11,7 @@ from collections.abc import Iterable
 import torch
 
 from search_space import Arch
+from supernet.accuracy import tensor_batches, top1
 from supernet.supervit import SuperViT
 
 __all__ = ["AccuracyEvaluator"]
@@ -51,9 +52,4 @@ class AccuracyEvaluator:
 
     @torch.inference_mode()
     def _top1(self, arch: Arch) -> float:
-        correct = 0
-        for start in range(0, self.images.shape[0], self.batch_size):
-            x = self.images[start : start + self.batch_size]
-            y = self.labels[start : start + self.batch_size]
-            correct += (self.model(x, arch).argmax(dim=1) == y).sum().item()
-        return correct / self.images.shape[0]
+        return top1(lambda x: self.model(x, arch), tensor_batches(self.images, self.labels, self.batch_size))

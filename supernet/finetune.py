@@ -33,6 +33,7 @@ from torch.nn.utils import parametrize
 
 from search_space.errors import InputError
 from search_space.files import remove_stale_temps, write_bytes_atomic
+from supernet.accuracy import top1
 from supernet.checkpoint import CheckpointError, read_weights_only
 from supernet.data import DatasetSplits, Split, iterate_batches
 from supernet.quant import quantize_bias, quantize_weight
@@ -110,11 +111,9 @@ def subnet_top1(model: nn.Module, split: Split, batch_size: int = 500) -> float:
     """Top-1 of `model` (eval mode) on `split`."""
     was_training = model.training
     model.eval()
-    correct = 0
-    for x, y in iterate_batches(split, batch_size):
-        correct += (model(x).argmax(dim=1) == y).sum().item()
+    accuracy = top1(model, iterate_batches(split, batch_size))
     model.train(was_training)
-    return correct / max(len(split), 1)
+    return accuracy
 
 
 class _FakeQuant(nn.Module):

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from search_space import Arch, SearchSpace, load_space
 from search_space.errors import InputError
 from search_space.files import remove_stale_temps, write_text_atomic
+from supernet.accuracy import top1
 from supernet.checkpoint import load_checkpoint, save_checkpoint
 from supernet.data import DatasetSplits, Split, iterate_batches
 from supernet.pretrained import load_vit_weights, read_vit_state_dict
@@ -71,11 +72,10 @@ def evaluate(model: SuperViT, arch: Arch, split: Split, batch_size: int = 512, d
     """Top-1 of subnet `arch` (inherited weights) on `split`."""
     was_training = model.training
     model.eval()
-    correct = 0
-    for x, y in iterate_batches(split, batch_size, shuffle=False, augment="none", device=device):
-        correct += (model(x, arch).argmax(dim=1) == y).sum().item()
+    accuracy = top1(lambda x: model(x, arch),
+                    iterate_batches(split, batch_size, shuffle=False, augment="none", device=device))
     model.train(was_training)
-    return correct / max(len(split), 1)
+    return accuracy
 
 
 def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:
