@@ -13,9 +13,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from search_space import Arch, BlockChoice, SearchSpace
+from search_space import BLOCK_FIELDS, Arch, BlockChoice, SearchSpace
 from search_space.errors import InputError
-from search_space.sampling import BLOCK_FIELDS
 from search_space.space import has_mixer
 
 __all__ = ["BudgetError", "LatencyRange", "Predict", "check_budget", "latency_range", "neighbours"]

@@ -12,11 +12,10 @@ from typing import Any
 
 from optuna.distributions import BaseDistribution, CategoricalDistribution
 
-from search_space import Arch, BlockChoice, SearchSpace
+from search_space import BLOCK_FIELDS, Arch, BlockChoice, SearchSpace
 
 __all__ = ["BLOCK_FIELDS", "decode", "distributions", "encode"]
 
-BLOCK_FIELDS = ("attention", "heads", "mlp_ratio", "token_keep", "bits")
 
 
 def distributions(space: SearchSpace) -> dict[str, BaseDistribution]:

@@ -37,6 +37,7 @@ from search.result_files import (
 from search.samplers import GENERATION_KEY, Candidate, EvolutionSampler, RandomSearchSampler, history
 from search_space import Arch, SearchSpace
 from search_space.errors import InputError
+from search_space.seeds import derived_seed
 
 __all__ = ["STRATEGIES", "SearchResult", "SearchSettings", "run_search"]
 
@@ -457,7 +458,7 @@ def _run_nsga2(study: optuna.Study, settings: SearchSettings, space: SearchSpace
     """
     dists = distributions(space)
     study.sampler = optuna.samplers.NSGAIISampler(population_size=settings.population,
-                                                  seed=settings.seed + 1_000_003 * len(study.trials))
+                                                  seed=derived_seed(len(study.trials), settings.seed))
     known = {c.arch: c.accuracy for c in _candidates(study, space, predict)}
     eval_s = 0.0
     total = settings.population * settings.generations

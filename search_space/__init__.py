@@ -6,7 +6,7 @@ torch or ray, so the command line and the search's hot loop stay fast.
 
 from __future__ import annotations
 
-from search_space.arch import Arch, BlockChoice
+from search_space.arch import BLOCK_FIELDS, Arch, BlockChoice
 from search_space.builtin import builtin_spaces, load_space
 from search_space.errors import ArchError, InputError, SpaceError
 from search_space.space import ATTENTION_TYPES, BIT_WIDTHS, InputSpec, SearchSpace
@@ -14,6 +14,7 @@ from search_space.space import ATTENTION_TYPES, BIT_WIDTHS, InputSpec, SearchSpa
 __all__ = [
     "ATTENTION_TYPES",
     "BIT_WIDTHS",
+    "BLOCK_FIELDS",
     "Arch",
     "ArchError",
     "BlockChoice",

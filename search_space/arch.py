@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from search_space.checks import as_float, as_int, as_mapping, as_str, check_keys
 from search_space.errors import ArchError
 from search_space.yamlio import dump_yaml, load_yaml_text
 
-__all__ = ["Arch", "BlockChoice"]
-
-_BLOCK_KEYS = ("attention", "heads", "mlp_ratio", "token_keep", "bits")
+__all__ = ["BLOCK_FIELDS", "Arch", "BlockChoice"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +43,7 @@ class BlockChoice:
     def from_dict(cls, data: Any, field: str = "block") -> BlockChoice:
         """Build from a mapping, checking keys and types (not membership in a space)."""
         data = as_mapping(data, field, ArchError)
-        check_keys(data, field, _BLOCK_KEYS, (), ArchError)
+        check_keys(data, field, BLOCK_FIELDS, (), ArchError)
         return cls(
             attention=as_str(data["attention"], f"{field}.attention", ArchError),
             heads=as_int(data["heads"], f"{field}.heads", ArchError),
@@ -53,6 +51,10 @@ class BlockChoice:
             token_keep=as_float(data["token_keep"], f"{field}.token_keep", ArchError),
             bits=as_int(data["bits"], f"{field}.bits", ArchError),
         )
+
+
+# The per-block dimensions, in BlockChoice order: what encodings, sampling and validation iterate over.
+BLOCK_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(BlockChoice))
 
 
 @dataclass(frozen=True, slots=True)

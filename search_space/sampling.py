@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from search_space.arch import Arch, BlockChoice
+from search_space.arch import BLOCK_FIELDS, Arch, BlockChoice
 from search_space.errors import InputError
 from search_space.ops import merge_macs, merged_tokens, mixer_macs
 from search_space.space import has_mixer
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
 __all__ = ["crossover", "largest", "mutate", "sample_by_macs", "sample_uniform", "smallest"]
 
-BLOCK_FIELDS = ("attention", "heads", "mlp_ratio", "token_keep", "bits")
 
 
 def _pick(rng: np.random.Generator, choices: tuple):

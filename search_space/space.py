@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from search_space.arch import Arch
+from search_space.arch import BLOCK_FIELDS, Arch
 from search_space.checks import as_float, as_int, as_mapping, as_str, check_keys
 from search_space.errors import ArchError, SpaceError
 from search_space.ops import mlp_hidden
@@ -240,7 +240,7 @@ class SearchSpace:
         _member(arch.embed_dim, self.embed_dim, "embed_dim")
         _member(arch.depth, self.depth, "depth")
         for i, block in enumerate(arch.blocks):
-            for field in ("attention", "heads", "mlp_ratio", "token_keep", "bits"):
+            for field in BLOCK_FIELDS:
                 _member(getattr(block, field), getattr(self, field), f"blocks[{i}].{field}")
         if not has_mixer(arch):
             raise ArchError(

@@ -33,6 +33,7 @@ from torch.nn.utils import parametrize
 
 from search_space.errors import InputError
 from search_space.files import remove_stale_temps, write_bytes_atomic
+from search_space.seeds import derived_seed
 from supernet.accuracy import top1
 from supernet.checkpoint import CheckpointError, read_weights_only
 from supernet.data import DatasetSplits, Split, iterate_batches
@@ -225,7 +226,7 @@ class _Run:
 
     def run_epoch(self, on_step: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
         config, start = self.config, time.perf_counter()
-        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + self.epoch)
+        generator = torch.Generator().manual_seed(derived_seed(config.seed, self.epoch))
         self.student.train()
         losses = []
         for i, (x, y) in enumerate(iterate_batches(self.train_split, config.batch_size, shuffle=True,

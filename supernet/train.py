@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from search_space import Arch, SearchSpace, load_space
 from search_space.errors import InputError
 from search_space.files import remove_stale_temps, write_text_atomic
+from search_space.seeds import derived_seed
 from supernet.accuracy import top1
 from supernet.checkpoint import load_checkpoint, save_checkpoint
 from supernet.data import DatasetSplits, Split, iterate_batches
@@ -237,7 +238,7 @@ class _Trainer:
 
     def run_epoch(self, on_step: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
         config, start = self.config, time.perf_counter()
-        generator = torch.Generator().manual_seed(config.seed * 1_000_003 + self.epoch)
+        generator = torch.Generator().manual_seed(derived_seed(config.seed, self.epoch))
         self.model.train()
         losses = []
         batches = iterate_batches(self.splits.train, config.batch_size, shuffle=True, generator=generator,

@@ -18,12 +18,8 @@ PACKAGES = ("search_space", "supernet", "latency_models", "search", "deploy", "n
 
 def layer(module: str) -> int | None:
     """The layer of a dotted module name, or None for a module outside the project."""
-    best = None
-    for i, name in enumerate(LAYERS):
-        if module == name or module.startswith(name + "."):
-            if best is None or len(name) > len(LAYERS[best]):
-                best = i
-    return best
+    matches = [i for i, name in enumerate(LAYERS) if module == name or module.startswith(name + ".")]
+    return max(matches, key=lambda i: len(LAYERS[i]), default=None)
 
 
 def imports(path: Path) -> list[tuple[int, str]]:

@@ -7,14 +7,13 @@ import datetime as dt
 import numpy as np
 
 from latency_models.csvio import Measurement
-from search_space import Arch
+from search_space import BLOCK_FIELDS, Arch
 
 
 def arch(space, *blocks: tuple, dim: int | None = None) -> Arch:
     """An arch of `space` from (attention, heads, mlp_ratio, keep, bits) tuples."""
-    keys = ("attention", "heads", "mlp_ratio", "token_keep", "bits")
     return space.arch_from_dict({"embed_dim": dim or min(space.embed_dim),
-                                 "blocks": [dict(zip(keys, b, strict=True)) for b in blocks]})
+                                 "blocks": [dict(zip(BLOCK_FIELDS, b, strict=True)) for b in blocks]})
 
 
 def fake_measurements(space, n: int, seed: int = 0, device: str = "cpu",

@@ -13,10 +13,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from search_space import Arch, ArchError, BlockChoice, InputError, SearchSpace
+from search_space import BLOCK_FIELDS, Arch, ArchError, BlockChoice, InputError, SearchSpace
 from tests.search_space.strategies import any_arch, raw_arch, seeds, space, space_and_arch
-
-BLOCK_FIELDS = ("attention", "heads", "mlp_ratio", "token_keep", "bits")
 
 
 def _plain(value) -> bool:
