@@ -59,7 +59,7 @@ def test_imports_go_down_and_stay_public(path):
         if there is None:
             continue
         if there > here:
-            wrong.append(f"line {line}: {own} ({LAYERS[here]}) imports {target} ({LAYERS[there]}), a layer above")
+            wrong.append(f"line {line}: {own} ({LAYERS[here]}) imports {target} ({LAYERS[there]}), above it")
         private = [p for p in target.split(".")[1:] if p.startswith("_") and not p.startswith("__")]
         if private and target.split(".")[0] != own.split(".")[0]:
             wrong.append(f"line {line}: {own} imports {target}, private to another package")
