@@ -20,6 +20,7 @@ import _common  # noqa: F401  (puts the repository on sys.path)
 from search_space import load_space
 from search_space.files import nas_home
 from supernet.checkpoint import load_checkpoint
+from supernet.default_supernet import default_config, default_supernet_dir
 from supernet.train import train_supernet
 from supernet.train_config import TrainConfig, preset
 
@@ -41,9 +42,7 @@ def fashion_dir() -> Path:
 def config_for(dataset: str) -> tuple[TrainConfig, Path]:
     """The training settings and the cache folder of the benchmark supernet of `dataset`."""
     if dataset == "digits":
-        from nas.train_cmd import default_supernet_dir
-
-        config = preset("digits")
+        config = default_config()
         return config, default_supernet_dir(load_space(config.space), config)
     if dataset == "fashion-mnist":
         config = preset("fashion-mnist").replace(data_dir=str(fashion_dir()), limit=FASHION_LIMIT,

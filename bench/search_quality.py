@@ -31,9 +31,10 @@ import optuna
 from _supernets import FASHION_EPOCHS, FASHION_LIMIT, supernet
 
 from latency_models import get_device
+from search.driver import run_search
 from search.evaluator import AccuracyEvaluator
 from search.pareto import hypervolume
-from search.run import SearchSettings, run_search
+from search.settings import SearchSettings
 from search.validation import validation_data
 from supernet.checkpoint import load_supernet
 

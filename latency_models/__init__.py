@@ -14,6 +14,7 @@ from latency_models.csvio import Measurement, read_measurements
 from latency_models.device_profile import DeviceProfile, device_names, load_profile
 from latency_models.devices import Device, NoPredictorError, devices, get_device
 from latency_models.duration import format_ms, parse_duration_ms
+from latency_models.ensure import ensure_predictor
 from latency_models.metrics import accuracy
 from latency_models.predictor import LearnedPredictor, Predictor, fit_predictor
 
@@ -28,6 +29,7 @@ __all__ = [
     "accuracy",
     "device_names",
     "devices",
+    "ensure_predictor",
     "fit_predictor",
     "format_ms",
     "get_device",

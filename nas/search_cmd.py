@@ -3,69 +3,59 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 import click
 
 from nas._app import Interrupted, resume_command
 from nas._progress import progress
+from search.settings import STRATEGIES
 
 __all__ = ["search"]
 
-_PROFILE_ARCHS = 120
+
+class _Bars:
+    """Progress of the work done before a search (training the default supernet, timing archs): a bar
+    for each, one at a time, opened at its first step, since only then is it known to happen."""
+
+    def __init__(self) -> None:
+        self._stack = ExitStack()
+        self._label: str | None = None
+        self._step: Callable[[str], None] = lambda info: None
+
+    def step(self, label: str, total: int, info: str, every_s: float = 10.0) -> None:
+        if label != self._label:
+            self.close()
+            self._label = label
+            self._step = self._stack.enter_context(progress(total, label, every_s=every_s))
+        self._step(info)
+
+    def note(self, text: str) -> None:
+        """A line on stderr, after the bar before it (a note ends the work it shows)."""
+        self.close()
+        click.echo(text, err=True)
+
+    def close(self) -> None:
+        self._stack.close()
+        self._label = None
 
 
-def _default_supernet(space_ref: str | None) -> Path:
-    """The cached embedded default (digits) supernet, trained (or finished) first when needed."""
-    from nas.train_cmd import default_supernet_dir, run_training
-    from search_space import load_space
-    from search_space.errors import InputError
-    from supernet.checkpoint import load_checkpoint
-    from supernet.train_config import preset
+def _prepare(device: str, supernet: Path | None, space_ref: str | None):
+    """`prepare_search`, saying on stderr what it trains or times first, with progress."""
+    from nas.train_cmd import epoch_info
+    from search.prepare import prepare_search
 
-    space = load_space(space_ref or "digits")
-    if space.fingerprint != load_space("digits").fingerprint:
-        raise InputError(f"no supernet given for space {space.name!r}: only the embedded default "
-                         f"(digits) is trained on demand; train one with `nas train --space {space_ref} "
-                         "--dataset ...` and pass its supernet.pt with --supernet")
-    config = preset("digits")
-    folder = default_supernet_dir(space, config)
-    path = folder / "supernet.pt"
-    if path.is_file():
-        data = load_checkpoint(path, space)
-        if data["epoch"] >= config.epochs:
-            return path
-        click.echo(f"the default {space.name} supernet in {folder} stopped at epoch {data['epoch']}: "
-                   "finishing its training first", err=True)
-    else:
-        click.echo(f"no trained {space.name} supernet yet: training the default one into {folder} first "
-                   f"({config.epochs} epochs, a few minutes on 2 cores; done once, then cached)", err=True)
-    run_training(config, folder, resume=path.is_file(), num_workers=None, ray_address=None)
-    return path
-
-
-def _ensure_predictor(device: str, supernet: Path) -> None:
-    """A measured device without a predictor for the space: time archs here and fit one, saying so."""
-    from latency_models import get_device, read_measurements
-    from latency_models.profile_run import plan_profile, run_profile
-    from search_space import SearchSpace
-    from search_space.files import nas_home
-    from supernet.checkpoint import load_checkpoint
-
-    dev = get_device(device)
-    space = SearchSpace.from_dict(load_checkpoint(supernet)["space"])
-    if dev.stored_predictor(space) is not None or dev.source == "analytic":
-        return
-    if not dev.measurable:
-        dev.predictor(space)  # raises the error that says how to import timings for it
-    csv = nas_home() / "measurements" / dev.name / f"{space.name}-{space.fingerprint}.csv"
-    todo, _ = plan_profile(dev, space, _PROFILE_ARCHS, csv)
-    click.echo(f"no {dev.name} latency predictor for space {space.name} yet: timing {len(todo)} archs on "
-               f"this machine into {csv} and fitting one first (done once, then cached)", err=True)
-    with progress(len(todo), f"profile {dev.name}") as step:
-        run_profile(dev, space, todo, csv, on_result=lambda m: step(f"{m.latency_ms_median:.3f} ms"))
-    _, path = dev.fit(space, read_measurements(csv, space, device=dev.name))
-    click.echo(f"wrote {dev.name} predictor to {path}", err=True)
+    bars = _Bars()
+    try:
+        return prepare_search(
+            device, supernet=supernet, space=space_ref, on_note=bars.note,
+            on_epoch=lambda record, epochs: bars.step("epochs", epochs, epoch_info(record), every_s=0.0),
+            on_measurement=lambda m, total: bars.step(f"profile {device}", total,
+                                                      f"{m.latency_ms_median:.3f} ms"))
+    finally:
+        bars.close()
 
 
 @click.command()
@@ -77,7 +67,7 @@ def _ensure_predictor(device: str, supernet: Path) -> None:
 @click.option("--supernet", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A trained supernet.pt (from `nas train`; default: the digits supernet cached in "
                    "$NAS_HOME/supernets/, trained there on first use).")
-@click.option("--strategy", type=click.Choice(["evolution", "random", "nsga2"]), default="evolution",
+@click.option("--strategy", type=click.Choice(STRATEGIES), default="evolution",
               show_default=True, help="Complexity-aware evolution, random search, or Optuna's NSGA-II "
               "(accuracy and latency, the budget as a constraint).")
 @click.option("--population", type=click.IntRange(2, None), default=32, show_default=True,
@@ -113,22 +103,17 @@ def search(device: str, budget: str, space_ref: str | None, supernet: Path | Non
 
     from latency_models import get_device, parse_duration_ms
     from latency_models.duration import format_ms
-    from search.run import SearchSettings, run_search
-    from search_space import load_space
-    from supernet.checkpoint import load_checkpoint
+    from search.driver import run_search
+    from search.settings import SearchSettings
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     get_device(device)
     budget_ms = parse_duration_ms(budget)
     if resume and out is None and storage is None:
         raise click.UsageError("--resume needs the --out (or --storage) of the search to continue")
-    if supernet is not None and space_ref is not None:
-        load_checkpoint(supernet, load_space(space_ref))  # the checkpoint must be of that space
     settings = SearchSettings(device=device, budget_ms=budget_ms, strategy=strategy, population=population,
                               generations=generations, seed=seed)
-    if supernet is None:
-        supernet = _default_supernet(space_ref)
-    _ensure_predictor(device, supernet)
+    ready = _prepare(device, supernet, space_ref)
     if out is None:
         out = Path("runs") / "search" / f"{device}-{format_ms(budget_ms)}-{time.strftime('%Y%m%d-%H%M%S')}"
     with progress(generations, "search", every_s=5.0) as step:
@@ -137,12 +122,16 @@ def search(device: str, budget: str, space_ref: str | None, supernet: Path | Non
                  if best else f"{evaluations} evaluated")
 
         try:
-            result = run_search(supernet, settings, out, storage=storage, resume=resume, workers=workers,
-                                ray_address=ray_address, on_generation=on_generation,
-                                on_note=lambda text: click.echo(text, err=True))
+            result = run_search(ready.supernet, settings, out, storage=storage, resume=resume,
+                                workers=workers, ray_address=ray_address, predictor=ready.predictor,
+                                on_generation=on_generation, on_note=lambda text: click.echo(text, err=True))
         except KeyboardInterrupt:
             raise Interrupted("every finished evaluation is stored; continue with " + resume_command(
-                click.get_current_context(), supernet=supernet, out=out, resume=True)) from None
+                click.get_current_context(), supernet=ready.supernet, out=out, resume=True)) from None
+    _say_result(result, device, budget_ms)
+
+
+def _say_result(result, device: str, budget_ms: float) -> None:
     best = result.best
     click.echo(f"best: top-1 {best.candidate.accuracy:.3f} (validation, inherited weights) at "
                f"{best.candidate.latency_ms:.4g} ms predicted on {device} (budget {budget_ms:g} ms), "

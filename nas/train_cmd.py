@@ -7,28 +7,7 @@ from pathlib import Path
 
 import click
 
-__all__ = ["default_supernet_dir", "train"]
-
-
-# Settings added after the first release, at the value that trains as before: left out of the
-# folder's hash, so a cached default supernet stays valid across the upgrade.
-_ADDED_LATER = {"grad_projection": False}
-
-
-def default_supernet_dir(space, config) -> Path:
-    """Where the default supernet of a space, trained with `config`, is cached.
-
-    The folder names both the space and the training settings, so a changed preset trains
-    a new supernet instead of reusing one trained with other settings.
-    """
-    import hashlib
-    import json
-
-    from search_space.files import nas_home
-
-    chosen = {k: v for k, v in config.to_dict().items() if _ADDED_LATER.get(k, ...) != v}
-    settings = hashlib.sha256(json.dumps(chosen, sort_keys=True).encode()).hexdigest()[:8]
-    return nas_home() / "supernets" / f"{space.name}-{space.fingerprint}-{settings}"
+__all__ = ["epoch_info", "train"]
 
 
 @click.command()
@@ -69,6 +48,7 @@ def train(space_ref, dataset, data_dir, epochs, batch_size, lr, sampling, grad_p
     $NAS_HOME, where the default supernet is cached, is ~/.cache/vit-nas unless set.
     """
     from search_space import load_space
+    from supernet.default_supernet import default_supernet_dir
     from supernet.train_config import preset
 
     config = preset(dataset or "digits")
@@ -109,12 +89,13 @@ def run_training(config, out: Path, *, resume: bool, num_workers: int | None, ra
     from supernet.train import train_supernet
 
     with progress(config.epochs, "epochs", every_s=0.0) as step:
-
-        def on_epoch(record):
-            val = record.get("val_top1", {})
-            text = " ".join(f"{k} {v:.3f}" for k, v in val.items())
-            step(f"loss {record['loss']:.3f}, {record['images_per_s']:.0f} img/s"
-                 + (f", val top-1 {text}" if text else ""))
-
-        return train_supernet(config, out, resume=resume, on_epoch=on_epoch,
+        return train_supernet(config, out, resume=resume, on_epoch=lambda record: step(epoch_info(record)),
                               on_start=lambda text: click.echo(text, err=True))
+
+
+def epoch_info(record: dict) -> str:
+    """A training epoch's progress line: loss, speed, and the validation top-1 where measured."""
+    val = record.get("val_top1", {})
+    text = " ".join(f"{k} {v:.3f}" for k, v in val.items())
+    return (f"loss {record['loss']:.3f}, {record['images_per_s']:.0f} img/s"
+            + (f", val top-1 {text}" if text else ""))

@@ -7,6 +7,7 @@ search, however often the sampler proposes it.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol
 
 import torch
 
@@ -14,7 +15,16 @@ from search_space import Arch
 from supernet.accuracy import tensor_batches, top1
 from supernet.supervit import SuperViT
 
-__all__ = ["AccuracyEvaluator"]
+__all__ = ["AccuracyEvaluator", "Evaluator"]
+
+
+class Evaluator(Protocol):
+    """What scores candidates in this process: the top-1 of an arch on fixed validation images
+    (`AccuracyEvaluator`, or one a caller shares across searches)."""
+
+    images: torch.Tensor  # what it scores on: the first dimension counts the images
+
+    def __call__(self, arch: Arch) -> float: ...
 
 
 class AccuracyEvaluator:

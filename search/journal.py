@@ -15,13 +15,17 @@ from pathlib import Path
 
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
-from optuna.storages.journal._file import BaseJournalFileLock
 
 __all__ = ["FlockLock", "open_journal", "trim_partial_record"]
 
 
-class FlockLock(BaseJournalFileLock):
-    """An exclusive `flock` on `<journal>.flock`, also serialising threads of this process."""
+class FlockLock:
+    """An exclusive `flock` on `<journal>.flock`, also serialising threads of this process.
+
+    Optuna's journal lock interface: `acquire` (blocking, True once held) and `release`. Its
+    base class is private to Optuna (`optuna.storages.journal._file.BaseJournalFileLock`), so
+    this one only has the two methods; see `open_journal`.
+    """
 
     def __init__(self, journal: str | Path) -> None:
         self._path = f"{journal}.flock"
@@ -79,7 +83,12 @@ def trim_partial_record(path: str | Path) -> bool:
 
 
 def open_journal(path: str | Path) -> JournalStorage:
-    """A journal storage at `path` with the crash-safe lock (Optuna's default lock off POSIX)."""
+    """A journal storage at `path` with the crash-safe lock (Optuna's default lock off POSIX).
+
+    Optuna documents `lock_obj` for its own two lock classes only; it takes any object with
+    their `acquire` and `release` (it calls nothing else), which `FlockLock` is.
+    tests/search/test_run.py fails if Optuna stops writing under it.
+    """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     trim_partial_record(p)

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from search.evaluator import AccuracyEvaluator
+from search.evaluator import AccuracyEvaluator, Evaluator
 from search_space import Arch, SearchSpace
 from supernet.supervit import SuperViT
 
@@ -60,7 +60,7 @@ class _Pool:
 class LocalPool(_Pool):
     """Evaluates in this process, one candidate after another, in the order they were queued."""
 
-    def __init__(self, evaluator: AccuracyEvaluator) -> None:
+    def __init__(self, evaluator: Evaluator) -> None:
         self.evaluator = evaluator
         self.where = f"in process ({torch.get_num_threads()} torch threads)"
         self._todo: deque[tuple[Arch, Callable[[Arch], bool] | None]] = deque()

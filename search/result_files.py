@@ -1,4 +1,5 @@
-"""A search's files: best.yaml, history.csv, pareto.csv, pareto.png, search.json (DESIGN.md sections 3, 4).
+"""A search's files: best.yaml, history.csv, pareto.csv, pareto.png, search.json
+(docs/design.md, File formats and Command line).
 
 Every file is written atomically, so a killed search never leaves half a result; the
 temporary file a killed writer leaves beside one is removed by the next run that writes it
@@ -136,7 +137,7 @@ def space_reference(space: SearchSpace) -> str | dict[str, Any]:
 
 def write_best_yaml(path: Path, best: Row, *, space: SearchSpace, supernet: Path, device: str,
                     budget_ms: float, extra: dict[str, Any]) -> Path:
-    """best.yaml, as DESIGN.md section 3 lays it out (read back by `nas extract`)."""
+    """best.yaml, as docs/design.md (File formats) lays it out (read back by `nas extract`)."""
     c = best.candidate
     data = {
         "arch": c.arch.to_dict(),

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution
+from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from search.budget import Predict
@@ -28,10 +29,23 @@ from search.encoding import decode, distributions, encode
 from search.feasible import draw_in_band, draw_uniform_feasible, repair
 from search_space import Arch, SearchSpace
 
-__all__ = ["GENERATION_KEY", "Candidate", "EvolutionSampler", "GenerationalSampler", "RandomSearchSampler",
-           "history"]
+__all__ = ["GENERATION_KEY", "INDEX_KEY", "Candidate", "EvolutionSampler", "GenerationalSampler",
+           "RandomSearchSampler", "history", "trial_storage"]
 
 GENERATION_KEY = "vitnas:generation"
+INDEX_KEY = "vitnas:index"  # a trial's place in its generation (trials made through `study.ask`)
+
+
+def trial_storage(study: optuna.Study, trial: FrozenTrial) -> tuple[BaseStorage, int]:
+    """The storage of `study` and the id there of its running `trial`: Optuna's private API.
+
+    The one use of it in vit-nas. A sampler tags the trial it is about to sample with its
+    generation and reads the tag back, which Optuna's public API cannot do (a trial's system
+    attributes are read-only, and a `FrozenTrial` has no public id); Optuna's own samplers
+    (`BaseSampler`'s constraints, NSGA-II's generations) use `study._storage` and
+    `trial._trial_id` the same way. tests/search/test_samplers.py fails if either goes.
+    """
+    return study._storage, trial._trial_id
 
 
 @dataclass(frozen=True)
@@ -149,15 +163,17 @@ class GenerationalSampler(optuna.samplers.BaseSampler):
         g = max(counts, default=0)
         if counts.get(g, 0) >= self.population:
             g += 1
-        study._storage.set_trial_system_attr(trial._trial_id, GENERATION_KEY, g)  # as Optuna's NSGA-II does
-        study._storage.set_trial_system_attr(trial._trial_id, "vitnas:index", counts.get(g, 0))
+        storage, trial_id = trial_storage(study, trial)
+        storage.set_trial_system_attr(trial_id, GENERATION_KEY, g)
+        storage.set_trial_system_attr(trial_id, INDEX_KEY, counts.get(g, 0))
 
     def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
                         search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
         if not search_space:
             return {}
-        attrs = study._storage.get_trial(trial._trial_id).system_attrs  # `trial` predates before_trial
-        g, index = attrs[GENERATION_KEY], attrs["vitnas:index"]
+        storage, trial_id = trial_storage(study, trial)
+        attrs = storage.get_trial(trial_id).system_attrs  # `trial` predates before_trial
+        g, index = attrs[GENERATION_KEY], attrs[INDEX_KEY]
         archs = self.generation(g, history(study, self.space, self.predict, before=g))
         if index >= len(archs):  # the space ran out of new feasible archs: repeat the best known one
             past = history(study, self.space, self.predict)

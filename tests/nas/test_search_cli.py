@@ -121,15 +121,23 @@ def test_a_file_where_a_folder_is_to_be_made_is_one_line(checkpoint, tmp_path):
 
 
 def test_ctrl_c_says_how_to_resume(checkpoint, reach, tmp_path, monkeypatch):
-    import search.run
+    import search.driver
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(search.run, "run_search", interrupted)
+    monkeypatch.setattr(search.driver, "run_search", interrupted)
     out = tmp_path / "run"
     r = nas("search", "--device", "iphone", "--budget", "0.3ms", "--supernet", checkpoint, "--out", out)
     assert r.exit_code == 130
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "interrupted" in lines[0] and "--resume" in lines[0] and str(out) in lines[0]
     assert "Traceback" not in r.output
+
+
+def test_the_strategies_offered_are_the_librarys():
+    from nas.search_cmd import search
+    from search.settings import STRATEGIES
+
+    [option] = [p for p in search.params if p.name == "strategy"]
+    assert tuple(option.type.choices) == STRATEGIES

@@ -10,8 +10,9 @@ import pytest
 import yaml
 
 from search.budget import BudgetError
+from search.driver import run_search
 from search.pool import LocalPool
-from search.run import SearchSettings, run_search
+from search.settings import SearchSettings
 from search_space import Arch, InputError
 from search_space.archfile import load_arch_file
 
@@ -202,17 +203,35 @@ def test_journal_survives_a_cut_record_and_a_dead_lock_holder(tmp_path):
     assert len(optuna.load_study(study_name="s", storage=open_journal(path)).trials) == 1
 
 
+def test_optuna_writes_the_journal_under_our_lock(tmp_path, monkeypatch):
+    """`FlockLock` is no subclass of Optuna's private lock base: Optuna must still take it as
+    `lock_obj` and hold it (`acquire`, then `release`) around every journal write."""
+    import optuna
+
+    from search.journal import FlockLock, open_journal
+
+    events = []
+    acquire, release = FlockLock.acquire, FlockLock.release
+    monkeypatch.setattr(FlockLock, "acquire", lambda self: events.append("acquire") or acquire(self))
+    monkeypatch.setattr(FlockLock, "release", lambda self: events.append("release") or release(self))
+    study = optuna.create_study(storage=open_journal(tmp_path / "study.journal"), study_name="s")
+    before = len(events)
+    study.add_trial(optuna.trial.create_trial(value=1.0))
+    assert before >= 2 and len(events) > before
+    assert events == ["acquire", "release"] * (len(events) // 2)
+
+
 @pytest.mark.parametrize("n", [0, 1, 7, 24])
 def test_runs_sharing_a_study_walk_a_generation_in_orders_that_meet_once(space, n):
     """Lanes 0 and 1 go opposite ways; every lane's walk is the whole generation, each arch once."""
     import numpy as np
 
-    from search.run import _walk
+    from search.shared_study import walk
 
     rng = np.random.default_rng(n)
     archs = list(dict.fromkeys(space.sample(rng) for _ in range(n)))
     assert len(archs) == n
-    walks = [_walk(archs, lane) for lane in range(5)]
+    walks = [walk(archs, lane) for lane in range(5)]
     assert all(sorted(map(repr, w)) == sorted(map(repr, archs)) for w in walks)
     assert walks[0] == archs and walks[1] == archs[::-1]
     assert walks[2] == walks[3][::-1]

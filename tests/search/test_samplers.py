@@ -126,6 +126,23 @@ def test_works_through_study_optimize(space, predict, reach):
     assert best_by_gen[2] >= best_by_gen[0]  # the most MACs under budget: selection pressure works
 
 
+def test_the_optuna_private_api_the_samplers_use_is_still_there(tmp_path):
+    """`trial_storage` is vit-nas's one use of Optuna's private API (`study._storage`, a trial's
+    `_trial_id`): setting and reading a running trial's system attributes, on a journal (the
+    default storage) and in memory. If Optuna renames or drops either, this fails first."""
+    from search.journal import open_journal
+    from search.samplers import trial_storage
+
+    for storage in (None, open_journal(tmp_path / "study.journal")):
+        study = optuna.create_study(storage=storage)
+        study.ask()
+        [running] = study.get_trials(deepcopy=False)
+        store, trial_id = trial_storage(study, running)
+        store.set_trial_system_attr(trial_id, "vitnas:probe", 7)
+        assert store.get_trial(trial_id).system_attrs["vitnas:probe"] == 7
+        assert study.get_trials()[0].system_attrs["vitnas:probe"] == 7
+
+
 def test_draw_in_band_spreads_over_the_band(space, predict, reach):
     lo, hi = _budget(reach, 0.2), _budget(reach, 0.6)
     archs = draw_in_band(space, predict, lo, hi, 20, np.random.default_rng(0))

@@ -194,7 +194,7 @@ def test_search_killed_four_times_resumes_to_the_uninterrupted_answer(supernet, 
     import optuna
 
     from search.journal import open_journal
-    from search.run import STUDY_NAME
+    from search.storage import STUDY_NAME
 
     path, budget, _ = supernet
 
@@ -257,8 +257,9 @@ def test_two_searches_share_one_journal_study(supernet, env, tmp_path):
     import optuna
 
     from search.journal import open_journal
-    from search.run import RUN_KEY, STUDY_NAME
     from search.samplers import GENERATION_KEY
+    from search.shared_study import RUN_KEY
+    from search.storage import STUDY_NAME
 
     path, budget, _ = supernet
     journal = tmp_path / "shared" / "study.journal"
