@@ -30,10 +30,10 @@ import numpy as np
 import torch
 from _supernets import supernet
 
-from deploy.export.onnx_export import float_arch, float_subnet
 from deploy.folder import CHECK_IMAGES, onnx_files
 from search.validation import validation_data
-from supernet import extract
+from search_space.arch import float_arch
+from supernet import extract, float_subnet
 from supernet.checkpoint import load_supernet
 
 

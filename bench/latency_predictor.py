@@ -4,7 +4,7 @@ For each space: profile a training set (seed 1) and, in separate runs, a held-ou
 (seed 2) twice; the second held-out run is the noise floor (how well one measurement
 predicts another of the same archs). Fit on the first k training archs (k on the curve)
 and score the held-out set: share within 10% and Kendall tau (issue 5 asks >= 0.90 each
-at <= 300 training archs). Both the median latency (DESIGN.md) and the fastest run
+at <= 300 training archs). Both the median latency (docs/design.md, File formats) and the fastest run
 (steadier on a shared machine) are scored, as measured and, as the `cpu` device's fits do by
 default, at the reference speed (``min_ref``: every row scaled by the time of a reference
 model timed beside it, see `latency_models.predictor`). Finally the largest arch of each space is

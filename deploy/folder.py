@@ -12,10 +12,7 @@ outputs are from PyTorch's.
 
 from __future__ import annotations
 
-import io
 import json
-import shutil
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,14 +22,16 @@ import numpy as np
 import torch
 import yaml
 
+from deploy.export.coreml_export import require_coremltools, write_coreml
+from deploy.export.torch_export import export_torchscript
 from search.result_files import file_sha256, space_reference
 from search_space.archfile import load_arch_file
 from search_space.errors import InputError
 from search_space.files import path_exists, write_bytes_atomic, write_text_atomic
 from supernet.accuracy import tensor_batches, top1
 
-__all__ = ["FORMATS", "ExtractResult", "check_formats", "coreml_file", "evaluate_target", "extract_to_folder",
-           "onnx_files", "resolve_supernet", "torchscript_file"]
+__all__ = ["CHECK_IMAGES", "FORMATS", "ExtractResult", "check_formats", "coreml_file", "extract_to_folder",
+           "onnx_files", "resolve_supernet", "split_top1"]
 
 FORMATS = ("onnx", "torchscript", "coreml")
 CHECK_IMAGES = 200  # images on which the ONNX files are compared with PyTorch
@@ -40,6 +39,8 @@ CHECK_IMAGES = 200  # images on which the ONNX files are compared with PyTorch
 
 @dataclass(frozen=True)
 class ExtractResult:
+    """The folder written, its report.json as a dict, and each file written by kind."""
+
     out: Path
     report: dict[str, Any]
     files: dict[str, Path]
@@ -77,20 +78,17 @@ def resolve_supernet(best_yaml: Path, data: dict[str, Any], given: str | Path | 
 
 
 @torch.inference_mode()
-def _top1(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, batch: int = 500) -> float:
+def split_top1(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, batch: int = 500) -> float:
+    """Top-1 of `model` on normalized `images` (as `search.validation.evaluation_data` gives them)."""
     return top1(model, tensor_batches(images, labels, batch))
 
 
 def _onnx_outputs(model_bytes: bytes, images: torch.Tensor) -> np.ndarray:
     """Logits of an ONNX model (batch 1, as exported) on each image, in ONNX Runtime."""
-    import onnxruntime as ort
+    from deploy.export.ort_session import first_output, ort_session
 
-    options = ort.SessionOptions()
-    options.log_severity_level = 3
-    session = ort.InferenceSession(model_bytes, options, providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    return np.concatenate([session.run(None, {name: images[i:i + 1].numpy()})[0]
-                           for i in range(images.shape[0])])
+    session = ort_session(model_bytes)
+    return np.concatenate([first_output(session, images[i:i + 1].numpy()) for i in range(images.shape[0])])
 
 
 def _compare(model_bytes: bytes, reference: np.ndarray, images: torch.Tensor, labels: torch.Tensor
@@ -102,37 +100,14 @@ def _compare(model_bytes: bytes, reference: np.ndarray, images: torch.Tensor, la
             "images": int(images.shape[0])}
 
 
-def torchscript_file(sub: torch.nn.Module, path: Path) -> Path:
-    """`sub` traced to TorchScript at `path` (batch 1, explicit attention), written atomically."""
-    import warnings
-
-    from deploy.export.torch_export import example_input
-    from supernet import explicit_attention
-
-    with explicit_attention(), torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch 2.13 deprecates TorchScript; runtimes still load it
-        traced = torch.jit.trace(sub, (example_input(sub),))
-        buffer = io.BytesIO()
-        torch.jit.save(traced, buffer)
-    return write_bytes_atomic(path, buffer.getvalue())
-
-
 def coreml_file(space, arch, path: Path, *, supernet=None, float_model=None) -> Path:
-    """`path` (an .mlpackage folder), written whole or not at all (`latency_models.bundle.coreml_model`)."""
-    try:
-        import coremltools  # noqa: F401
-    except ImportError:
-        raise InputError("--format coreml needs coremltools: pip install 'vit-nas[export]'") from None
-    from latency_models.bundle import coreml_model
+    """`path` (an .mlpackage folder), written whole or not at all (`deploy.export.coreml_export`).
 
-    model = coreml_model(space, arch, supernet=supernet, float_model=float_model)
-    with tempfile.TemporaryDirectory(dir=path.parent) as tmp:  # an .mlpackage is a folder: build, then rename
-        staged = Path(tmp) / path.name
-        model.save(str(staged))
-        if path.exists():
-            shutil.rmtree(path)
-        staged.rename(path)
-    return path
+    Raises:
+        InputError: coremltools is not installed.
+    """
+    require_coremltools("--format coreml needs coremltools: pip install 'vit-nas[export]'")
+    return write_coreml(space, arch, path, supernet=supernet, float_model=float_model)
 
 
 def extract_to_folder(
@@ -150,10 +125,9 @@ def extract_to_folder(
         InputError: a best.yaml that does not load, a missing or different supernet, an arch
             outside its space, an unknown format.
     """
-    from deploy.export.onnx_export import float_subnet
     from latency_models import get_device
     from search.validation import evaluation_data
-    from supernet import extract, save_subnet
+    from supernet import extract, float_subnet, save_subnet
     from supernet.checkpoint import load_supernet
 
     note = on_note or (lambda _text: None)
@@ -175,7 +149,7 @@ def extract_to_folder(
         "arch": arch.to_dict(), "space": {"name": space.name, "fingerprint": space.fingerprint},
         "supernet": {"path": str(path.resolve()), "sha256": sha},
         **{k: int(v) for k, v in space.complexity(arch).items() if k in ("params", "macs")},
-        "val_top1": _top1(sub, *splits["val"]), "test_top1": _top1(sub, *splits["test"]),
+        "val_top1": split_top1(sub, *splits["val"]), "test_top1": split_top1(sub, *splits["test"]),
         "search": {k: data.get(k) for k in ("device", "budget_ms", "predicted_latency_ms", "accuracy")},
     }
     device = data.get("device")
@@ -189,7 +163,7 @@ def extract_to_folder(
     elif measure:
         raise InputError("--measure times model.onnx: add onnx to --format")
     if "torchscript" in formats:
-        files["torchscript"] = torchscript_file(sub, out / "model.torchscript.pt")
+        files["torchscript"] = export_torchscript(sub, out / "model.torchscript.pt")
     if "coreml" in formats:
         files["coreml"] = coreml_file(space, arch, out / "model.mlpackage", supernet=model)
     report["files"] = {k: str(v) for k, v in files.items()}
@@ -210,9 +184,7 @@ def onnx_files(out: Path, space, arch, sub, float_model, val: tuple[torch.Tensor
     whose 8- and 4-bit blocks go onto ONNX Runtime's integer kernels; None when there are
     none). With `measure`, model.onnx is timed on this CPU.
     """
-    from deploy.export.onnx_export import to_onnx
-    from deploy.export.onnx_kernels import quantize_blocks
-    from deploy.export.torch_export import export_onnx
+    from deploy.export.onnx_export import export_onnx, int_kernel_onnx
     from latency_models import get_device
 
     note = note or (lambda _text: None)
@@ -222,7 +194,7 @@ def onnx_files(out: Path, space, arch, sub, float_model, val: tuple[torch.Tensor
     files = {"onnx_float": export_onnx(sub, out / "model.float.onnx")}
     checks = {"float": _compare(files["onnx_float"].read_bytes(), reference, images, labels)}
     if _has_int_blocks(arch):
-        quantized = quantize_blocks(to_onnx(float_model), space, arch).SerializeToString()
+        quantized = int_kernel_onnx(float_model, space, arch).SerializeToString()
         files["onnx"] = write_bytes_atomic(out / "model.onnx", quantized)
         checks["int_kernels"] = _compare(quantized, reference, images, labels)
     else:
@@ -248,45 +220,3 @@ def _load_onnx(path: Path):
     import onnx
 
     return onnx.load(str(path))
-
-
-def evaluate_target(target: str | Path, *, data_dir: str | Path | None = None) -> dict[str, Any]:
-    """Validation and test top-1 of an extracted subnet (its folder or model.pt) or of a best.yaml.
-
-    The data is the supernet run's own (dataset, split seed and fractions from its training
-    settings); `data_dir` points at another copy of the same dataset.
-    """
-    from search.validation import evaluation_data
-    from supernet import extract, load_subnet
-    from supernet.checkpoint import load_supernet
-    from supernet.train_config import TrainConfig
-
-    target = Path(target)
-    if path_exists(target) and target.is_dir():
-        target = target / "model.pt"
-    if target.suffix in (".yaml", ".yml"):
-        found = load_arch_file(target)
-        path, _ = resolve_supernet(target, found.data, None)
-        model, ckpt = load_supernet(path, found.space)
-        net, train_config = extract(model, found.arch).eval(), ckpt["train_config"]
-    else:
-        net = load_subnet(target)
-        train_config = _stored_train_config(target)
-    if data_dir is not None:
-        train_config = {**train_config, "data_dir": str(data_dir)}
-    splits = evaluation_data(train_config, net.input_spec)
-    return {"target": str(target), "dataset": TrainConfig.from_dict(train_config).dataset,
-            **{f"{name}_top1": _top1(net, *split) for name, split in splits.items()},
-            **{f"{name}_images": int(split[0].shape[0]) for name, split in splits.items()}}
-
-
-def _stored_train_config(path: Path) -> dict[str, Any]:
-    from supernet.checkpoint import read_weights_only
-    from supernet.subnet_file import SubnetFileError
-
-    data = read_weights_only(path, SubnetFileError, "model")
-    config = data.get("train_config")
-    if not isinstance(config, dict):
-        raise InputError(f"{path}: holds no training settings (extracted by an older vit-nas?): evaluate "
-                         "its best.yaml instead")
-    return config

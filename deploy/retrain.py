@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deploy.folder import coreml_file, onnx_files, resolve_supernet, torchscript_file
+from deploy.export.torch_export import export_torchscript
+from deploy.folder import coreml_file, onnx_files, resolve_supernet
 from search.result_files import file_sha256
 from search_space.errors import InputError
 from search_space.files import path_exists, write_bytes_atomic, write_text_atomic
@@ -207,7 +208,7 @@ def _write_folder(folder: Path, source: Path, stored: dict[str, Any], model, spl
     if "onnx" in wants:
         files.update(onnx_files(folder, model.spanned_space(), model.arch, model, full_float, val, report))
     if "torchscript" in wants:
-        files["torchscript"] = torchscript_file(model, folder / "model.torchscript.pt")
+        files["torchscript"] = export_torchscript(model, folder / "model.torchscript.pt")
     if "coreml" in wants:
         files["coreml"] = coreml_file(model.spanned_space(), model.arch, folder / "model.mlpackage",
                                       float_model=full_float)

@@ -108,19 +108,12 @@ def tune_retrain(
         KeyboardInterrupt: Ctrl-C stopped the experiment (its state is saved: `resume` continues it).
     """
     import ray
-    from optuna.samplers import TPESampler
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
-    from ray.tune.search.optuna import OptunaSearch
 
     from search.result_files import file_sha256
 
     p = prepare(folder, distill=config.distill, supernet=supernet, data_dir=data_dir)
-    storage = (p.folder / "tune").resolve()
-    if resume and not tune.Tuner.can_restore(str(storage / "experiment")):
-        raise InputError(f"{storage}: no Tune experiment to resume: start without --resume")
-    if not resume and storage.exists():  # a new experiment: the last one's trials are not its own
-        shutil.rmtree(storage)
+    storage = _storage(p.folder, resume)
     started = not ray.is_initialized()
     if started:
         ray.init(address=address, num_cpus=None if address else workers, include_dashboard=False,
@@ -132,26 +125,45 @@ def tune_retrain(
         _trial, student=p.sub, teacher=p.teacher, splits=p.splits, base=config.to_dict(),
         out=str(storage), source=file_sha256(p.source)), {"cpu": 1})
     try:
-        if resume:
-            tuner = tune.Tuner.restore(str(storage / "experiment"), trainable=trainable, resume_errored=True)
-        else:
-            defaults = {k: getattr(config, k) for k in _param_space(config, config.distill)}
-            searcher = OptunaSearch(points_to_evaluate=[defaults], sampler=TPESampler(seed=config.seed))
-            scheduler = ASHAScheduler(time_attr="epoch", max_t=config.epochs,
-                                      grace_period=grace_period(config.epochs), reduction_factor=2)
-            tuner = tune.Tuner(trainable, param_space=_param_space(config, config.distill),
-                               tune_config=tune.TuneConfig(metric="val_top1", mode="max", num_samples=trials,
-                                                           search_alg=searcher, scheduler=scheduler,
-                                                           max_concurrent_trials=workers),
-                               run_config=tune.RunConfig(name="experiment", storage_path=str(storage),
-                                                         verbose=0))
-        results = tuner.fit()
+        results = _tuner(trainable, config, storage, trials=trials, workers=workers, resume=resume).fit()
     finally:
         if started:
             ray.shutdown()
     if results.num_terminated + results.num_errors < trials:  # Tune caught a Ctrl-C and saved its state
         raise KeyboardInterrupt
     return _keep_best(p, config, results, storage)
+
+
+def _storage(folder: Path, resume: bool) -> Path:
+    """DIR/tune: kept to resume its experiment, else emptied (the last experiment's trials are not ours)."""
+    from ray import tune
+
+    storage = (folder / "tune").resolve()
+    if resume and not tune.Tuner.can_restore(str(storage / "experiment")):
+        raise InputError(f"{storage}: no Tune experiment to resume: start without --resume")
+    if not resume and storage.exists():
+        shutil.rmtree(storage)
+    return storage
+
+
+def _tuner(trainable, config, storage: Path, *, trials: int, workers: int | None, resume: bool):
+    """The experiment restored from `storage`, or a new one: Optuna's TPE from the defaults, ASHA stopping."""
+    from optuna.samplers import TPESampler
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+    from ray.tune.search.optuna import OptunaSearch
+
+    if resume:
+        return tune.Tuner.restore(str(storage / "experiment"), trainable=trainable, resume_errored=True)
+    defaults = {k: getattr(config, k) for k in _param_space(config, config.distill)}
+    searcher = OptunaSearch(points_to_evaluate=[defaults], sampler=TPESampler(seed=config.seed))
+    scheduler = ASHAScheduler(time_attr="epoch", max_t=config.epochs,
+                              grace_period=grace_period(config.epochs), reduction_factor=2)
+    return tune.Tuner(trainable, param_space=_param_space(config, config.distill),
+                      tune_config=tune.TuneConfig(metric="val_top1", mode="max", num_samples=trials,
+                                                  search_alg=searcher, scheduler=scheduler,
+                                                  max_concurrent_trials=workers),
+                      run_config=tune.RunConfig(name="experiment", storage_path=str(storage), verbose=0))
 
 
 def _keep_best(p, config, results, storage: Path) -> RetrainFolderResult:

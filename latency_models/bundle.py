@@ -1,29 +1,23 @@
 """On-device measurement bundles: models to time on a phone, and the timings format to bring back.
 
 `write_bundle` samples archs like `nas latency profile` and writes, per arch, a Core ML
-``.mlpackage`` (converted from `torch.export`, which coremltools runs on Linux; the traced
-path breaks on numpy >= 2.4) and an ONNX model (for ONNX Runtime on Android), plus
-``manifest.json`` (archs, files, input), ``timings.csv`` (one row per model, latency
-cells empty: fill them in) and a README saying how to time them.
+``.mlpackage`` (`deploy.export.coreml_export`) and an ONNX model (for ONNX Runtime on
+Android), plus ``manifest.json`` (archs, files, input), ``timings.csv`` (one row per model,
+latency cells empty: fill them in) and a README saying how to time them.
 
 Bit-widths are real in both formats: in Core ML, 8- and 4-bit blocks get int8 / int4
-per-channel weights (``constexpr_blockwise_shift_scale``, iOS 18) on an fp16 network;
-in ONNX, the cpu device's int8 / MatMulNBits kernels (`onnx_quant`).
+per-channel weights (iOS 18) on an fp16 network; in ONNX, the cpu device's int8 /
+MatMulNBits kernels (`deploy.export.onnx_export.int_kernel_onnx`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
-import logging
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from deploy.export.onnx_kernels import weight_layout
 from latency_models.csvio import arch_key
 from latency_models.profile_run import sample_archs
 from search_space import Arch, SearchSpace
@@ -39,103 +33,11 @@ TIMINGS_COLUMNS = ("model", "arch_json", "latency_ms_median", "latency_ms_p90", 
 
 @dataclass(frozen=True, slots=True)
 class BundleResult:
+    """The bundle written: its folder, how many models, and its files (relative to the folder)."""
+
     folder: Path
     models: int
     files: tuple[str, ...]
-
-
-@contextlib.contextmanager
-def _quiet() -> Any:
-    """coremltools prints progress bars and version warnings on stderr and logs per pass."""
-    disabled = logging.root.manager.disable
-    logging.disable(logging.WARNING)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()), \
-                contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        logging.disable(disabled)
-
-
-def _coreml_weights(model, space: SearchSpace, arch: Arch) -> dict[int, list[str]]:
-    """Each block's weight consts in a converted Core ML program, matched by order and shape."""
-    found = [w for f in model._mil_program.functions.values() for op in f.operations
-             if (w := _weight_const(op)) is not None]
-    layout = weight_layout(space, arch)
-    found = found[: len(layout)]  # the head comes last and stays fp16
-    if [s for _, s in found] != [s for _, s in layout]:
-        raise RuntimeError(f"Core ML weights {[s for _, s in found]} do not match {arch.describe()}")
-    blocks: dict[int, list[str]] = {}
-    for (name, _), (block, _) in zip(found, layout, strict=True):
-        blocks.setdefault(block, []).append(name)
-    return blocks
-
-
-def _weight_const(op) -> tuple[str, tuple[int, int]] | None:
-    """(const name, (in, out)) of a matmul / linear op's 2-D constant weight, else None.
-
-    The converter fuses a matmul and a non-zero bias add into `linear` (weight stored (out, in)),
-    so trained weights come as `linear`, freshly initialised ones (zero bias) as `matmul`.
-    """
-    if op.op_type == "matmul":
-        w = op.y
-        if w.op is None or w.op.op_type != "const" or len(w.shape) != 2:
-            return None
-        return w.op.name, (tuple(w.shape)[::-1] if op.transpose_y.val else tuple(w.shape))
-    if op.op_type == "linear":
-        w = op.weight
-        if w.op is None or w.op.op_type != "const" or len(w.shape) != 2:
-            return None
-        return w.op.name, tuple(w.shape)[::-1]
-    return None
-
-
-def _drop_aliases(program):
-    """Remove `aten.alias` nodes (identities that torch 2.13's export leaves and coremltools 9 rejects)."""
-    import torch
-
-    graph = program.graph_module.graph
-    for node in list(graph.nodes):
-        if node.op == "call_function" and node.target == torch.ops.aten.alias.default:
-            node.replace_all_uses_with(node.args[0])
-            graph.erase_node(node)
-    program.graph_module.recompile()
-    return program
-
-
-def coreml_model(space: SearchSpace, arch: Arch, *, supernet=None, seed: int = 0, float_model=None):
-    """The Core ML model of `arch`: fp16, with int8 / int4 weights in its 8- and 4-bit blocks.
-
-    The weights come from `float_model` (the subnet at 32 bits everywhere, e.g. a retrained
-    one) when given, else from `supernet` (or a seeded random initialisation).
-    """
-    import coremltools as ct
-    import coremltools.optimize as cto
-    import torch
-
-    from deploy.export.onnx_export import float_subnet
-    from deploy.export.torch_export import example_input
-    from supernet import explicit_attention
-
-    sub = float_model.eval() if float_model is not None else float_subnet(space, arch, supernet=supernet,
-                                                                           seed=seed)
-    with _quiet():
-        with explicit_attention(), torch.no_grad():
-            program = _drop_aliases(torch.export.export(sub, (example_input(sub),)).run_decompositions())
-        model = ct.convert(program, convert_to="mlprogram", minimum_deployment_target=ct.target.iOS18,
-                           compute_precision=ct.precision.FLOAT16)
-        per_block = _coreml_weights(model, space, arch)
-        configs = {}
-        for i, b in enumerate(arch.blocks):
-            if b.bits in (8, 4):
-                cfg = cto.coreml.OpLinearQuantizerConfig(mode="linear_symmetric", dtype=f"int{b.bits}",
-                                                         granularity="per_channel")
-                configs.update(dict.fromkeys(per_block.get(i, []), cfg))
-        if configs:
-            model = cto.coreml.linear_quantize_weights(model, config=cto.coreml.OptimizationConfig(
-                op_name_configs=configs))
-    return model
 
 
 def _readme(device: str, space: SearchSpace, input_shape: list[int], n: int) -> str:
@@ -193,7 +95,7 @@ def write_bundle(
     *,
     seed: int = 0,
     formats: Sequence[str] = FORMATS,
-    supernet=None,
+    supernet: Any = None,
     on_model: Callable[[int], None] | None = None,
 ) -> BundleResult:
     """Write a bundle of `n` sampled subnets to the folder `out` (see the module docstring).
@@ -201,56 +103,74 @@ def write_bundle(
     Raises:
         InputError: an unknown format, a non-empty `out`, or coremltools missing for Core ML.
     """
+    from deploy.export.onnx_export import merges_all_of_a
+
+    formats, folder = _checked(formats, Path(out))
+    (folder / "models").mkdir(parents=True, exist_ok=True)
+    # coremltools 9 cannot convert a token merge that merges every token of set A (an
+    # empty gather); such archs are not drawn for Core ML bundles
+    accept = (lambda a: not merges_all_of_a(space.input.num_patches, a)) if "coreml" in formats else None
+    entries = []
+    for i, arch in enumerate(sample_archs(space, n, seed, accept=accept)):
+        entries.append(_write_model(folder, f"m{i:03d}", space, arch, formats, supernet=supernet, seed=seed))
+        if on_model is not None:
+            on_model(i)
+    spec = space.input
+    shape = [1, spec.channels, spec.size, spec.size]
+    _write_manifest(folder, device, space, seed, shape, entries)
+    _write_timings(folder, entries)
+    write_text_atomic(folder / "README.md", _readme(device, space, shape, len(entries)))
+    files = [e[f] for e in entries for f in formats]
+    return BundleResult(folder=folder, models=len(entries),
+                        files=("manifest.json", "timings.csv", "README.md", *files))
+
+
+def _checked(formats: Sequence[str], folder: Path) -> tuple[tuple[str, ...], Path]:
+    """The formats and the output folder, or an `InputError` saying what is wrong with them."""
+    from deploy.export.coreml_export import require_coremltools
+
     formats = tuple(formats)
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
         raise InputError(f"format {unknown[0] if unknown else ''!r}: choose from {', '.join(FORMATS)}")
-    folder = Path(out)
     if folder.exists() and any(folder.iterdir()):
         raise InputError(f"{folder}: folder is not empty; write the bundle to a new folder")
     if "coreml" in formats:
-        try:
-            import coremltools  # noqa: F401
-        except ImportError:
-            raise InputError("Core ML bundles need coremltools: pip install 'vit-nas[export]' "
-                             "(or pass --format onnx)") from None
+        require_coremltools("Core ML bundles need coremltools: pip install 'vit-nas[export]' "
+                            "(or pass --format onnx)")
+    return formats, folder
+
+
+def _write_model(folder: Path, name: str, space: SearchSpace, arch: Arch, formats: tuple[str, ...], *,
+                 supernet: Any, seed: int) -> dict[str, Any]:
+    """Write `arch` in each format to `folder`/models/`name`.*; its manifest entry."""
+    from deploy.export.coreml_export import write_coreml
     from latency_models.measure_cpu import quantized_onnx
 
-    models_dir = folder / "models"
-    models_dir.mkdir(parents=True, exist_ok=True)
-    from deploy.export.onnx_export import merges_all_of_a
+    entry: dict[str, Any] = {"id": name, "arch": arch.to_dict(), "macs": arch_macs(space, arch)}
+    if "onnx" in formats:
+        onnx_model = quantized_onnx(space, arch, supernet=supernet, seed=seed)
+        path = write_bytes_atomic(folder / "models" / f"{name}.onnx", onnx_model.SerializeToString())
+        entry["onnx"] = str(path.relative_to(folder))
+    if "coreml" in formats:
+        path = write_coreml(space, arch, folder / "models" / f"{name}.mlpackage", supernet=supernet,
+                            seed=seed)
+        entry["coreml"] = str(path.relative_to(folder))
+    return entry
 
-    # coremltools 9 cannot convert a token merge that merges every token of set A (an
-    # empty gather); such archs are not drawn for Core ML bundles
-    accept = (lambda a: not merges_all_of_a(space.input.num_patches, a)) if "coreml" in formats else None
-    archs = sample_archs(space, n, seed, accept=accept)
-    spec = space.input
-    shape = [1, spec.channels, spec.size, spec.size]
-    entries, files = [], []
-    for i, arch in enumerate(archs):
-        entry: dict[str, Any] = {"id": f"m{i:03d}", "arch": arch.to_dict(), "macs": arch_macs(space, arch)}
-        if "onnx" in formats:
-            onnx_model = quantized_onnx(space, arch, supernet=supernet, seed=seed)
-            path = write_bytes_atomic(models_dir / f"m{i:03d}.onnx", onnx_model.SerializeToString())
-            entry["onnx"] = str(path.relative_to(folder))
-        if "coreml" in formats:
-            path = models_dir / f"m{i:03d}.mlpackage"
-            with _quiet():
-                coreml_model(space, arch, supernet=supernet, seed=seed).save(str(path))
-            entry["coreml"] = str(path.relative_to(folder))
-        files += [entry[f] for f in formats]
-        entries.append(entry)
-        if on_model is not None:
-            on_model(i)
+
+def _write_manifest(folder: Path, device: str, space: SearchSpace, seed: int, shape: list[int],
+                    entries: list[dict[str, Any]]) -> None:
     manifest = {"format": "vit-nas-latency-bundle", "version": 1, "device": device,
                 "space": space.to_dict(), "space_fingerprint": space.fingerprint, "seed": seed,
                 "input": {"name": "x", "shape": shape, "dtype": "float32", "layout": "NCHW"},
                 "timings_columns": list(TIMINGS_COLUMNS), "models": entries}
     write_text_atomic(folder / "manifest.json", json.dumps(manifest, indent=2) + "\n")
+
+
+def _write_timings(folder: Path, entries: list[dict[str, Any]]) -> None:
+    """timings.csv: one row per model, its latency cells empty (filled in on the device)."""
     rows = [",".join(TIMINGS_COLUMNS)]
     rows += [f'{e["id"]},"{arch_key(Arch.from_dict(e["arch"])).replace(chr(34), chr(34) * 2)}",,,,'
              for e in entries]
     write_text_atomic(folder / "timings.csv", "\n".join(rows) + "\n")
-    write_text_atomic(folder / "README.md", _readme(device, space, shape, len(entries)))
-    return BundleResult(folder=folder, models=len(entries),
-                        files=("manifest.json", "timings.csv", "README.md", *files))

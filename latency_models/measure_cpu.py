@@ -1,9 +1,9 @@
 """The `cpu` device: the extracted subnet run by ONNX Runtime on this machine's CPU, batch 1.
 
-Settings follow ONNX Runtime's threading guide and are recorded with every measurement:
-a fixed number of intra-op threads (1 by default), one inter-op thread, sequential
-execution, all graph optimizations, and no spin-waiting (spinning burns the shared cores
-between runs and skews neighbouring measurements). Archs are timed in small groups, each
+Sessions come from `deploy.export.ort_session` (ONNX Runtime's threading guide: a fixed
+number of intra-op threads, 1 by default and recorded with every measurement, one inter-op
+thread, sequential execution, all graph optimizations, and no spin-waiting: spinning burns
+the shared cores between runs and skews neighbouring measurements). Archs are timed in small groups, each
 warmed up and then timed run by run in interleaved rounds; the median, 90th percentile
 and minimum of the runs are reported.
 
@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from deploy.export.ort_session import ort_session
 from latency_models.csvio import Measurement
 from search_space import Arch, SearchSpace
 
@@ -84,21 +85,6 @@ def runtime_name() -> str:
     import onnxruntime as ort
 
     return f"onnxruntime-{ort.__version__}-cpu"
-
-
-def ort_session(model: onnx.ModelProto, threads: int = 1) -> ort.InferenceSession:
-    """A CPU session with pinned threading (see the module docstring)."""
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    so.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    so.log_severity_level = 3
-    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
 
 
 def _feed(session: ort.InferenceSession) -> dict[str, np.ndarray]:
@@ -212,10 +198,10 @@ class SpeedGuard:
 
 def quantized_onnx(space: SearchSpace, arch: Arch, *, supernet=None, seed: int = 0) -> onnx.ModelProto:
     """The ONNX graph the cpu device times for `arch`: float export + per-block int8/int4 kernels."""
-    from deploy.export.onnx_export import float_subnet, to_onnx
-    from deploy.export.onnx_kernels import quantize_blocks
+    from deploy.export.onnx_export import int_kernel_onnx
+    from supernet import float_subnet
 
-    return quantize_blocks(to_onnx(float_subnet(space, arch, supernet=supernet, seed=seed)), space, arch)
+    return int_kernel_onnx(float_subnet(space, arch, supernet=supernet, seed=seed), space, arch)
 
 
 def _measurement(space: SearchSpace, arch: Arch, times: np.ndarray, config: CpuConfig,

@@ -71,8 +71,8 @@ def _measure(
 ) -> Iterator[Measurement]:
     import torch
 
-    from deploy.export.onnx_export import float_subnet
     from deploy.export.torch_export import example_input
+    from supernet import float_subnet
 
     gpu = torch.device("cuda", config.device_index)
     runtime = f"torch-{torch.__version__}-{torch.cuda.get_device_name(gpu)}".replace(",", " ")

@@ -17,7 +17,7 @@ __all__ = ["evaluate"]
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 def evaluate(target: Path, data_dir: Path | None, as_json: bool) -> None:
     """Top-1 on the validation and test splits of the data the supernet was trained on."""
-    from deploy.folder import evaluate_target
+    from deploy.evaluate import evaluate_target
     from search_space.files import path_exists
 
     if not path_exists(target):

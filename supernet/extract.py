@@ -1,16 +1,25 @@
-"""Cutting one subnet out of the supernet as a standalone `SubViT`."""
+"""Cutting one subnet out of the supernet as a standalone `SubViT`, at its bit-widths or in float.
+
+`float_subnet` is what the exporters and latency measurement start from: the subnet at 32
+bits everywhere (the bit-widths are applied afterwards as real low-precision kernels), cut
+from a given supernet or, since latency does not depend on weight values, from a seeded
+random initialisation (cached, so timing many archs builds it once).
+"""
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import torch
 from torch import nn
 
-from search_space import Arch
+from search_space import Arch, SearchSpace
+from search_space.arch import float_arch
 from supernet.elastic import ElasticLinear
 from supernet.subnet import QuantLinear, SubViT
 from supernet.supervit import SuperViT
 
-__all__ = ["extract"]
+__all__ = ["extract", "float_subnet"]
 
 
 def _copy_linear(dst: nn.Linear, src: ElasticLinear) -> None:
@@ -52,3 +61,17 @@ def extract(model: SuperViT, arch: Arch) -> SubViT:
     sub.norm.bias.copy_(model.norm.bias[:dim])
     _copy_linear(sub.head, model.head)
     return sub.train(model.training)
+
+
+@lru_cache(maxsize=4)
+def _seeded_supernet(space: SearchSpace, seed: int) -> SuperViT:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return SuperViT(space).eval()
+
+
+def float_subnet(space: SearchSpace, arch: Arch, *, supernet: SuperViT | None = None,
+                 seed: int = 0) -> SubViT:
+    """`extract()` of `arch` at float precision from `supernet` (default: a seeded random init of `space`)."""
+    model = supernet if supernet is not None else _seeded_supernet(space, seed)
+    return extract(model, float_arch(arch)).eval()

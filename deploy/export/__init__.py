@@ -1,5 +1,7 @@
-"""Exporters: a subnet as ONNX (float, or with int8 / int4 kernels), torch.export / TorchScript, Core ML.
+"""Exporters of an extracted subnet, and the one ONNX Runtime session builder.
 
-Imports only `supernet` and `search_space` (torch, onnx and coremltools inside functions), so
-`latency_models` can build what it times through it without a cycle.
+`onnx_export` (float ONNX, and int8 / int4 kernels through `onnx_kernels`), `torch_export`
+(torch.export, TorchScript), `coreml_export` (Core ML) and `ort_session`. Imports only
+`supernet` and `search_space` (torch, onnx, onnxruntime and coremltools inside functions), so
+`latency_models` can build and time what it measures through it without a cycle.
 """

@@ -1,14 +1,15 @@
-"""A measured device's model: the subnet extracted from a seeded supernet, as a float ONNX graph.
+"""The ONNX exporter: a subnet as a float ONNX graph, and that graph with int8 / int4 kernels.
 
-Latency does not depend on weight values, so a seeded random-init `SuperViT` stands in
-for a trained one (pass a trained supernet to time real weights). The subnet is extracted
-at float precision: the bit-widths are applied afterwards as real low-precision ONNX
-Runtime kernels (`onnx_quant`), not as the fake-quantization ops of the training graph.
+One export path serves everything ONNX in the project: `model.float.onnx` and the base of
+`model.onnx` (`nas extract`, `nas retrain`), the cpu device's timed models and the bundles'
+ONNX files (`latency_models`). `to_onnx` tries the fast TorchScript exporter, runs its graph
+once in ONNX Runtime against PyTorch, and falls back to the dynamo exporter when the graph is
+wrong or the TorchScript exporter fails; `int_kernel_onnx` then puts the 8- and 4-bit blocks
+on ONNX Runtime's integer kernels (`onnx_kernels`).
 
-The measured devices import `supernet` here, inside functions, and nowhere else: this
-relaxes DESIGN.md's "supernet and latency_models never import each other" for the one
-place where a device must run the actual network; `supernet` never imports
-`latency_models`, so there is no cycle and `import latency_models` stays torch-free.
+The explicit matmul + softmax attention path is traced: ONNX has no fused kernel to map the
+CPU flash-attention op to, and the explicit path keeps shapes static. torch, onnx and
+onnxruntime are imported inside the functions, so `import latency_models` stays light.
 """
 
 from __future__ import annotations
@@ -16,114 +17,113 @@ from __future__ import annotations
 import io
 import logging
 import warnings
-from functools import lru_cache
 from itertools import pairwise
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+from deploy.export.onnx_kernels import quantize_blocks
 from search_space import Arch, SearchSpace
-from search_space.arch import float_arch
+from search_space.files import write_bytes_atomic
 from search_space.ops import token_schedule
 
 if TYPE_CHECKING:
     import onnx
     from torch import nn
 
-__all__ = ["float_arch", "float_subnet", "merges_all_of_a", "to_onnx"]
+__all__ = ["OPSET", "export_onnx", "int_kernel_onnx", "merges_all_of_a", "to_onnx"]
 
 OPSET = 18
+MIN_OPSET = 17  # LayerNormalization
 
 
-@lru_cache(maxsize=4)
-def _seeded_supernet(space: SearchSpace, seed: int):
-    import torch
-
-    from supernet import SuperViT
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return SuperViT(space).eval()
-
-
-def float_subnet(space: SearchSpace, arch: Arch, *, supernet=None, seed: int = 0) -> nn.Module:
-    """`extract()` of `arch` at float precision from `supernet` (default: seeded random init)."""
-    from supernet import extract
-
-    model = supernet if supernet is not None else _seeded_supernet(space, seed)
-    return extract(model, float_arch(arch)).eval()
-
-
-def to_onnx(model: nn.Module, batch: int = 1) -> onnx.ModelProto:
-    """Export a subnet to an in-memory ONNX model at batch `batch` (opset 18), checked against eager.
+def to_onnx(model: nn.Module, batch: int = 1, opset: int = OPSET) -> onnx.ModelProto:
+    """A subnet as an in-memory float ONNX model at batch `batch`, computing what PyTorch does.
 
     Tries the TorchScript exporter (``dynamo=False``) first: about 0.3-0.7 s per digits-size
-    subnet against 2.5-7 s for the dynamo exporter on 2 cores, with the same graph up to
-    node names (`onnx_quant` matches weights by shape and order, so either works). Its
-    output is run once in ONNX Runtime and compared with PyTorch; where it is wrong (it
-    mis-shapes a token merge that merges every token of set A) or the TorchScript exporter
-    is gone, the dynamo exporter (`deploy.export.torch_export.export_onnx`) is used instead.
+    subnet against 2.5-7 s for the dynamo exporter on 2 cores, with the same graph up to node
+    names (`onnx_kernels` matches weights by shape and order, so either works). Its output is
+    run once in ONNX Runtime and compared with PyTorch; where it is wrong (it mis-shapes a
+    token merge that merges every token of set A, so such archs skip it) or the TorchScript
+    exporter fails or is gone, the dynamo exporter is used instead.
+
+    Raises:
+        ValueError: `opset` older than 17.
     """
+    if opset < MIN_OPSET:
+        raise ValueError(f"opset {opset}: ONNX export needs opset {MIN_OPSET} or newer (LayerNormalization)")
     model = model.eval()
     arch = getattr(model, "arch", None)
     if arch is None or not merges_all_of_a(model.input_spec.num_patches, arch):
         try:
-            onnx_model = _torchscript_onnx(model, batch)
+            onnx_model = _torchscript_onnx(model, batch, opset)
             if _matches_eager(onnx_model, model, batch):
                 return onnx_model
         except Exception:  # noqa: BLE001, S110 - any failure of the fast path: use the dynamo exporter
             pass
-    return _dynamo_onnx(model, batch)
+    return _dynamo_onnx(model, batch, opset)
+
+
+def export_onnx(model: nn.Module, path: str | Path, batch: int = 1, opset: int = OPSET) -> Path:
+    """Write `to_onnx(model, batch, opset)` to `path` as a single file, atomically."""
+    return write_bytes_atomic(path, to_onnx(model, batch, opset).SerializeToString())
+
+
+def int_kernel_onnx(float_model: nn.Module, space: SearchSpace, arch: Arch) -> onnx.ModelProto:
+    """The float export of `float_model` (`arch` at 32 bits everywhere, e.g. `supernet.float_subnet`)
+    with each 8-bit block of `arch` on int8 kernels and each 4-bit block on int4 (batch 1)."""
+    return quantize_blocks(to_onnx(float_model), space, arch)
 
 
 def merges_all_of_a(num_patches: int, arch: Arch) -> bool:
     """Whether some block merges every token of set A (t even, t/2 left): the TorchScript
-    exporter gets that graph's shapes wrong, so it is not even tried."""
+    exporter gets that graph's shapes wrong, and coremltools cannot convert it."""
     counts = token_schedule(num_patches, arch.blocks)
     return any(t % 2 == 0 and nxt == t // 2 for t, nxt in pairwise(counts))
 
 
-def _torchscript_onnx(model: nn.Module, batch: int) -> onnx.ModelProto:
+def _example(model: nn.Module, batch: int):
+    from deploy.export.torch_export import example_input
+
+    return example_input(model, batch)
+
+
+def _torchscript_onnx(model: nn.Module, batch: int, opset: int) -> onnx.ModelProto:
     import onnx
     import torch
 
-    from deploy.export.torch_export import example_input
     from supernet import explicit_attention
 
-    x = example_input(model, batch)
     logging.getLogger("torch.onnx").setLevel(logging.ERROR)
     with explicit_attention(), torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         buf = io.BytesIO()
-        torch.onnx.export(model, (x,), buf, dynamo=False, opset_version=OPSET, input_names=["x"],
-                          output_names=["logits"])
+        torch.onnx.export(model, (_example(model, batch),), buf, dynamo=False, opset_version=opset,
+                          input_names=["x"], output_names=["logits"])
     return onnx.load_from_string(buf.getvalue())
+
+
+def _dynamo_onnx(model: nn.Module, batch: int, opset: int) -> onnx.ModelProto:
+    import torch
+
+    from supernet import explicit_attention
+
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    with explicit_attention(), torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        program = torch.onnx.export(model, (_example(model, batch),), dynamo=True, external_data=False,
+                                    opset_version=opset, verbose=False)
+    return program.model_proto
 
 
 def _matches_eager(onnx_model: onnx.ModelProto, model: nn.Module, batch: int) -> bool:
     """Whether ONNX Runtime computes what PyTorch does on a random input (float tolerance)."""
     import numpy as np
-    import onnxruntime as ort
     import torch
 
-    from deploy.export.torch_export import example_input
+    from deploy.export.ort_session import first_output, ort_session
 
-    x = torch.randn(example_input(model, batch).shape, generator=torch.Generator().manual_seed(0))
-    so = ort.SessionOptions()
-    so.intra_op_num_threads, so.log_severity_level = 1, 3
-    session = ort.InferenceSession(onnx_model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    got = session.run(None, {session.get_inputs()[0].name: x.numpy()})[0]
+    x = torch.randn(_example(model, batch).shape, generator=torch.Generator().manual_seed(0))
+    got = first_output(ort_session(onnx_model), x.numpy())
     with torch.no_grad():
         want = model(x).numpy()
     return got.shape == want.shape and bool(np.allclose(got, want, rtol=1e-3, atol=1e-4))
-
-
-def _dynamo_onnx(model: nn.Module, batch: int) -> onnx.ModelProto:
-    import tempfile
-    from pathlib import Path
-
-    import onnx
-
-    from deploy.export.torch_export import export_onnx
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = export_onnx(model, Path(tmp) / "model.onnx", batch=batch, opset=OPSET)
-        return onnx.load(str(path))

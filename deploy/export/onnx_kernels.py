@@ -1,5 +1,8 @@
 """Real low-precision kernels per block: int8 and int4 ONNX Runtime ops on a float subnet graph.
 
+A helper of `onnx_export` (whose `int_kernel_onnx` is the public entry point), kept apart
+because it works on ONNX graphs only, not on PyTorch models.
+
 Each block's linear layers (qkv, proj, fc1, fc2) run at the block's bit-width:
 
 - 8 bits: dynamic int8 quantization of that block's MatMul nodes only
@@ -8,7 +11,7 @@ Each block's linear layers (qkv, proj, fc1, fc2) run at the block's bit-width:
   ORT fuses into its DynamicQuantizeMatMul kernel).
 - 4 bits: 4-bit block-wise symmetric weights in ORT's MatMulNBits contrib op
   (`onnxruntime.quantization.matmul_nbits_quantizer`), ``accuracy_level=4`` so activations
-  are int8 in the GEMM (DESIGN.md section 2: int4 weights, int8 activations).
+  are int8 in the GEMM (int4 weights, int8 activations, as `supernet.quant` rounds them).
 - 32 and 16 bits stay float32 (the cpu profile: this CPU has no fp16 GEMM in ORT).
 
 Weight MatMuls are matched to blocks by their order and weight shapes, not by node names,
@@ -116,7 +119,7 @@ def _int4(model: onnx.ModelProto, nodes: list[str]) -> onnx.ModelProto:
 def quantize_blocks(model: onnx.ModelProto, space: SearchSpace, arch: Arch) -> onnx.ModelProto:
     """The float graph of `arch` with each 8-bit block on int8 kernels and each 4-bit block on int4.
 
-    `model` must be the float export of `arch` (see `subnet_onnx.float_subnet`); it is not
+    `model` must be the float export of `arch` (see `supernet.float_subnet`); it is not
     modified. The head and the attention products (activation x activation) stay float.
     """
     import onnx

@@ -1,8 +1,13 @@
-"""Exporting an extracted subnet: torch.export and ONNX (opset >= 17), written atomically."""
+"""PyTorch's own formats for an extracted subnet: torch.export programs and TorchScript files.
+
+Both trace the explicit matmul + softmax attention path at batch `batch` (static shapes; the
+fused CPU attention op has no counterpart in the runtimes that load these). The ONNX exporter
+is `onnx_export`; Core ML converts the torch.export program (`coreml_export`).
+"""
 
 from __future__ import annotations
 
-import logging
+import io
 import warnings
 from pathlib import Path
 
@@ -12,9 +17,7 @@ from torch import nn
 from search_space.files import write_bytes_atomic
 from supernet.attention import explicit_attention
 
-__all__ = ["example_input", "export_onnx", "export_program"]
-
-ONNX_OPSET = 18
+__all__ = ["example_input", "export_program", "export_torchscript"]
 
 
 def example_input(model: nn.Module, batch: int = 1) -> torch.Tensor:
@@ -29,17 +32,11 @@ def export_program(model: nn.Module, batch: int = 1) -> torch.export.ExportedPro
         return torch.export.export(model.eval(), (example_input(model, batch),))
 
 
-def export_onnx(model: nn.Module, path: str | Path, batch: int = 1, opset: int = ONNX_OPSET) -> Path:
-    """Write a single-file ONNX model of a subnet (batch `batch`), atomically.
-
-    The explicit matmul + softmax attention path is traced: ONNX has no fused kernel to
-    map the CPU flash-attention op to, and the explicit path keeps shapes static.
-    """
-    if opset < 17:
-        raise ValueError(f"opset {opset}: ONNX export needs opset 17 or newer (LayerNormalization)")
-    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+def export_torchscript(model: nn.Module, path: str | Path, batch: int = 1) -> Path:
+    """`model` traced to TorchScript at `path` (batch `batch`, explicit attention), written atomically."""
     with explicit_attention(), torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        program = torch.onnx.export(model.eval(), (example_input(model, batch),), dynamo=True,
-                                    external_data=False, opset_version=opset, verbose=False)
-    return write_bytes_atomic(path, program.model_proto.SerializeToString())
+        warnings.simplefilter("ignore")  # torch 2.13 deprecates TorchScript; runtimes still load it
+        traced = torch.jit.trace(model, (example_input(model, batch),))
+        buffer = io.BytesIO()
+        torch.jit.save(traced, buffer)
+    return write_bytes_atomic(path, buffer.getvalue())

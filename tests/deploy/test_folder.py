@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from deploy.folder import extract_to_folder
 from nas.cli import main
-from search.run import SearchSettings, run_search
+from search import SearchSettings, run_search
 from search_space import Arch, ArchError, InputError
 from supernet import load_subnet
 from supernet.checkpoint import load_supernet

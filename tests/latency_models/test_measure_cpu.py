@@ -7,9 +7,10 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from deploy.export.onnx_export import float_subnet, merges_all_of_a, to_onnx
+from deploy.export.onnx_export import merges_all_of_a, to_onnx
 from deploy.export.onnx_kernels import block_matmuls, quantize_blocks
 from latency_models.measure_cpu import CpuConfig, measure_cpu, ort_session, quantized_onnx
+from supernet import float_subnet
 
 from .helpers import arch
 
