@@ -1,4 +1,4 @@
-"""Shared by the benchmarks: machine description, timing, and the result file (DESIGN.md section 7)."""
+"""Shared by the benchmarks: machine description, timing, and the result file (docs/design.md, Benchmarks)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
     python bench/robustness.py              # 6,700 seeded cases, about 5 minutes on 2 cores
     python bench/robustness.py --scale 0.1  # a tenth of them
 
-Each case (tests/nas/fuzz_cases.py: budget strings, space YAML, best.yaml, measurement CSVs,
+Each case (bench/fuzz_cases.py: budget strings, space YAML, best.yaml, measurement CSVs,
 predictor files, supernet checkpoints, model.pt files, dataset folders, Optuna storages; random
 and mutated, some carrying a payload that would create a marker file if anything unpickled or
 YAML-constructed it) runs in process through `nas` and is counted as rejected cleanly (exit 2,
@@ -23,9 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import write_result  # puts the repository (and so the `tests` package) on sys.path
-
-from tests.nas.fuzz_cases import KINDS, PWNED, Bases, judge, make_case, run_nas
+from _common import write_result  # puts the repository on sys.path
+from fuzz_cases import KINDS, PWNED, Bases, judge, make_case, run_nas
 
 COUNTS = {"budget": 1500, "space_yaml": 900, "arch_yaml": 700, "measurements_csv": 900, "predictor": 700,
           "checkpoint": 550, "subnet_file": 550, "dataset": 600, "storage": 300}
@@ -93,7 +92,7 @@ def main() -> None:
     command = "python bench/robustness.py" + (f" --scale {args.scale:g}" if args.scale != 1 else "") + (
         f" --seed {args.seed}" if args.seed else "")
     write_result("robustness", {"seed": args.seed, "cases": counts, "commands": COMMANDS}, metrics,
-                 notes="Cases: tests/nas/fuzz_cases.py; case i of a kind is "
+                 notes="Cases: bench/fuzz_cases.py; case i of a kind is "
                        "random.Random('<seed>-<kind>-<i>'). "
                        "Budget cases add --resume without --out, so a well-formed budget is also exit 2 "
                        "(before any search). A crash is anything but exit 2 with one stderr line or exit 0.",

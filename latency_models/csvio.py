@@ -1,4 +1,4 @@
-"""Measurements CSV (DESIGN.md section 4): one row per measured architecture, appended durably.
+"""Measurements CSV (docs/design.md, File formats): one row per measured architecture, appended durably.
 
 Columns: ``arch_json, device, latency_ms_median, latency_ms_p90, repeats, runtime, threads,
 batch, timestamp`` and, after them, ``space`` (the space fingerprint the arch was drawn

@@ -1,4 +1,4 @@
-"""The device registry: `get_device(name).predictor(space).predict_ms(archs)` (DESIGN.md sections 5, 8).
+"""The device registry (docs/design.md, Data path): `get_device(name).predictor(space).predict_ms(archs)`.
 
 A device's predictor for a space is, in order of preference: a learned predictor stored
 under `$NAS_HOME/predictors/` (fitted on this machine's measurements, or imported from

@@ -270,7 +270,7 @@ def fit_predictor(
 
     Args:
         source: ``measured`` (timed here) or ``imported`` (timed on the device).
-        target: fit the ``median`` latency (DESIGN.md) or the ``min`` (robust on a shared
+        target: fit the ``median`` latency (docs/design.md, File formats) or the ``min`` (robust on a shared
             machine; rows without a minimum use their median).
         normalise: when every row carries a reference time, fit the latencies at the
             median reference speed, with the exponent that cross-validates best (module

@@ -1,4 +1,4 @@
-"""Progress for long work: a bar on a terminal, plain periodic lines otherwise (DESIGN.md section 6)."""
+"""Progress for long work: a terminal bar, else plain periodic lines (docs/design.md, Command line)."""
 
 from __future__ import annotations
 

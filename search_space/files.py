@@ -12,7 +12,7 @@ __all__ = ["nas_home", "path_exists", "remove_stale_temps", "write_bytes_atomic"
 
 def nas_home() -> Path:
     """The project's home folder (cached supernets, predictors): `$NAS_HOME`, default
-    ``~/.cache/vit-nas`` (DESIGN.md section 5)."""
+    ``~/.cache/vit-nas`` (docs/design.md, Command line)."""
     return Path(os.environ.get("NAS_HOME") or "~/.cache/vit-nas").expanduser()
 
 

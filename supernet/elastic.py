@@ -10,6 +10,7 @@ state-dict keys. The active slice is set by `set_active`; under no-grad the mate
 from __future__ import annotations
 
 from contextlib import contextmanager
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +18,18 @@ from torch import Tensor, nn
 
 from supernet.quant import quantize_act, quantize_bias, quantize_weight
 
-__all__ = ["ElasticLayerNorm", "ElasticLinear", "ElasticQKV", "slice_cache"]
+__all__ = ["ActiveSlice", "ElasticLayerNorm", "ElasticLinear", "ElasticQKV", "slice_cache"]
+
+
+class ActiveSlice(NamedTuple):
+    """The active slice of an elastic linear layer: its sizes and bit-width.
+
+    Built once per `set_active`, never per forward; hashable, so it keys the slice cache.
+    """
+
+    out_features: int
+    in_features: int
+    bits: int
 
 
 _CACHE_ENABLED = [True]
@@ -62,21 +74,23 @@ class ElasticLinear(nn.Linear):
         super().__init__(in_features, out_features, bias=bias)
         self.bit_choices = tuple(bit_choices)
         self.register_buffer("act_absmax", torch.zeros(len(self.bit_choices)))
-        self.active = (out_features, in_features, 32)
+        self.active = ActiveSlice(out_features, in_features, 32)
         self._cache = _SliceCache()
 
-    def set_active(self, out_features: int, in_features: int, bits: int) -> None:
-        self.active = (out_features, in_features, bits)
+    def set_active(self, *, out_features: int, in_features: int, bits: int) -> None:
+        """Run as the leading `out_features` x `in_features` slice at `bits` (keywords only:
+        a swapped pair on a square layer would otherwise slice the wrong way silently)."""
+        self.active = ActiveSlice(out_features, in_features, bits)
 
     def sliced(self) -> tuple[Tensor, Tensor | None]:
         """The float (unquantized) weight and bias of the active slice."""
-        out_f, in_f, _ = self.active
+        out_f, in_f = self.active.out_features, self.active.in_features
         bias = self.bias[:out_f] if self.bias is not None else None
         return self.weight[:out_f, :in_f], bias
 
     def materialize(self) -> tuple[Tensor, Tensor | None]:
         """Active weight and bias, quantized and contiguous: exactly what an extracted layer stores."""
-        bits = self.active[2]
+        bits = self.active.bits
         key = (self.active, self.weight._version, None if self.bias is None else self.bias._version)
 
         def make() -> tuple[Tensor, Tensor | None]:
@@ -100,7 +114,7 @@ class ElasticLinear(nn.Linear):
                 self.act_absmax[i] = torch.where(old > 0, 0.9 * old + 0.1 * current, current)
 
     def forward(self, x: Tensor) -> Tensor:
-        bits = self.active[2]
+        bits = self.active.bits
         self._calibrate(x, bits)
         w, b = self.materialize()
         return F.linear(quantize_act(x, bits, self.act_range(bits)), w, b)
@@ -113,7 +127,7 @@ class ElasticQKV(ElasticLinear):
     """
 
     def sliced(self) -> tuple[Tensor, Tensor | None]:
-        out_f, in_f, _ = self.active
+        out_f, in_f = self.active.out_features, self.active.in_features
         c, max_c = out_f // 3, self.out_features // 3
         w = self.weight.view(3, max_c, self.in_features)[:, :c, :in_f].reshape(out_f, in_f)
         b = self.bias.view(3, max_c)[:, :c].reshape(out_f) if self.bias is not None else None

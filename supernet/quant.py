@@ -1,8 +1,8 @@
 """Fake quantization shared by the supernet and extracted subnets.
 
-Bit-widths (DESIGN.md section 2): 32 = float; 16 = half-precision rounding; 8 = int8
-weights (per-output-channel symmetric) and int8 activations; 4 = int4 weights and int8
-activations. Gradients pass straight through the rounding (Bengio et al., 2013,
+Bit-widths (a block's `bits`; docs/design.md, File formats): 32 = float; 16 = half-precision
+rounding; 8 = int8 weights (per-output-channel symmetric) and int8 activations; 4 = int4 weights
+and int8 activations. Gradients pass straight through the rounding (Bengio et al., 2013,
 "Estimating or propagating gradients through stochastic neurons", sec. 4), so every
 bit-width trains the same float weights.
 """

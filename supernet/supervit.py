@@ -38,13 +38,13 @@ class SuperBlock(nn.Module):
         self.mlp = _Mlp(dim, hidden, bits)
         self.spec = BlockSpec("softmax", 1, 1, 1, 0)
 
-    def set_active(self, dim: int, spec: BlockSpec, hidden: int, bits: int) -> None:
+    def set_active(self, *, dim: int, spec: BlockSpec, hidden: int, bits: int) -> None:
         width = spec.heads * spec.head_dim
         self.norm1.active = self.norm2.active = dim
-        self.attn.qkv.set_active(3 * width, dim, bits)
-        self.attn.proj.set_active(dim, width, bits)
-        self.mlp.fc1.set_active(hidden, dim, bits)
-        self.mlp.fc2.set_active(dim, hidden, bits)
+        self.attn.qkv.set_active(out_features=3 * width, in_features=dim, bits=bits)
+        self.attn.proj.set_active(out_features=dim, in_features=width, bits=bits)
+        self.mlp.fc1.set_active(out_features=hidden, in_features=dim, bits=bits)
+        self.mlp.fc2.set_active(out_features=dim, in_features=hidden, bits=bits)
         self.spec = spec
 
     def forward(self, x: Tensor, size: Tensor | None) -> tuple[Tensor, Tensor | None]:
@@ -94,9 +94,10 @@ class SuperViT(nn.Module):
         for i, choice in enumerate(arch.blocks):
             merge = counts[i] - counts[i + 1] if counts[i + 1] is not None else 0
             spec = BlockSpec(choice.attention, choice.heads, space.head_dim, space.local_window, merge)
-            self.blocks[i].set_active(dim, spec, mlp_hidden(choice.mlp_ratio, dim), choice.bits)
+            self.blocks[i].set_active(dim=dim, spec=spec, hidden=mlp_hidden(choice.mlp_ratio, dim),
+                                      bits=choice.bits)
         self.norm.active = dim
-        self.head.set_active(space.input.num_classes, dim, 32)
+        self.head.set_active(out_features=space.input.num_classes, in_features=dim, bits=32)
         self._active = arch
 
     def embed(self, x: Tensor, dim: int) -> Tensor:

@@ -1,5 +1,5 @@
 """No user file is ever unpickled: each loader refuses a file whose unpickling would run code,
-and no module of the packages calls an unsafe loader (checked on the source, DESIGN.md section 4).
+and no module of the packages calls an unsafe loader (checked on the source, docs/design.md, File formats).
 
 Existing coverage, not repeated here: CIFAR-10 python batches that name os.system
 (tests/supernet/test_data.py), library-level checks of damaged and code-carrying

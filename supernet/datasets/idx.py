@@ -14,13 +14,14 @@ import numpy as np
 
 from supernet.datasets.base import DataError, RawData, check_labels
 
-__all__ = ["FASHION_CLASSES", "load_fashion_mnist", "read_idx"]
+__all__ = ["FASHION_CLASSES", "FASHION_STEMS", "IMAGES_MAGIC", "LABELS_MAGIC", "load_fashion_mnist",
+           "read_idx"]
 
 IMAGES_MAGIC = 2051  # uint8, 3 dims (count, rows, cols)
 LABELS_MAGIC = 2049  # uint8, 1 dim (count)
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
-_STEMS = {
+FASHION_STEMS = {  # the file names (less .gz) of the Fashion-MNIST release
     "train_images": "train-images-idx3-ubyte",
     "train_labels": "train-labels-idx1-ubyte",
     "test_images": "t10k-images-idx3-ubyte",
@@ -77,7 +78,7 @@ def find_idx_file(folder: Path, stem: str) -> Path:
 
 def load_fashion_mnist(data_dir: Path, *, limit: int | None = None) -> RawData:
     """The four official IDX files in `data_dir`: 60,000 train and 10,000 test images (1, 28, 28)."""
-    paths = {key: find_idx_file(data_dir, stem) for key, stem in _STEMS.items()}
+    paths = {key: find_idx_file(data_dir, stem) for key, stem in FASHION_STEMS.items()}
     arrays = {}
     for split in ("train", "test"):
         images = read_idx(paths[f"{split}_images"], IMAGES_MAGIC)

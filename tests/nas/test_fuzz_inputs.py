@@ -2,7 +2,7 @@
 
 Each case goes through the real entry point in process and must end in exit status 2 with
 exactly one line on stderr, or be accepted and work (exit 0); never a traceback, never
-exit 1 (tests/nas/fuzz_cases.py says how each kind is built and which command reads it).
+exit 1 (bench/fuzz_cases.py says how each kind is built and which command reads it).
 The default suite runs a few dozen cases per kind; `-m slow` runs hundreds.
 bench/robustness.py runs the same cases by the thousand and counts the outcomes.
 """
@@ -19,9 +19,9 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bench.fuzz_cases import KINDS, PWNED, Bases, budget_args, judge, make_case, run_nas
 from latency_models import parse_duration_ms
 from search_space.errors import InputError
-from tests.nas.fuzz_cases import KINDS, PWNED, Bases, budget_args, judge, make_case, run_nas
 
 FAST, SLOW = 60, 400
 SHARE = {"storage": 0.2}  # half a second a case (it loads the supernet and its validation data first)

@@ -197,7 +197,7 @@ def test_block_value_outside_the_space_is_named(case):
 
 
 def test_documented_message_format():
-    # the example of DESIGN.md section 3, on a space whose heads are [2, 4]
+    # the example of docs/design.md, File formats (best.yaml), on a space whose heads are [2, 4]
     s = SearchSpace.from_dict({
         "name": "doc", "input": {"size": 16, "channels": 1, "patch": 2, "num_classes": 10},
         "head_dim": 16, "embed_dim": [64, 96, 128], "depth": [4, 5, 6], "heads": [2, 4],

@@ -158,7 +158,7 @@ def test_training_under_bf16_autocast_runs_and_keeps_float32_weights(tmp_path, m
 def test_the_default_supernet_folder_survives_a_setting_added_at_its_old_behaviour():
     import hashlib
 
-    from nas.train_cmd import default_supernet_dir
+    from supernet.default_supernet import default_supernet_dir
 
     config, space = preset("digits"), load_space("digits")
     before = {k: v for k, v in config.to_dict().items() if k != "grad_projection"}

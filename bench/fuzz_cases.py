@@ -1,17 +1,22 @@
 """Malformed user inputs of every kind the `nas` command line reads, and how to judge the outcome.
 
-Shared by the fuzz tests (tests/nas/test_fuzz_inputs.py, driven by hypothesis) and the
-robustness benchmark (bench/robustness.py, driven by a seeded `random.Random`). Every case
-builder takes a `random.Random`, a fresh folder and the shared `Bases` (valid files to
-mutate), writes the input there and returns the `nas` arguments that read it. The
-command chosen for each kind rejects bad input before any expensive work, and stays cheap
-when the input is accepted (tiny data, one epoch, no search).
+Shared by the robustness benchmark (bench/robustness.py, driven by a seeded `random.Random`)
+and the fuzz tests (tests/nas/test_fuzz_inputs.py, driven by hypothesis). Every case builder
+takes a `random.Random`, a fresh folder and the shared `Bases` (valid files to mutate), writes
+the input there and returns the `nas` arguments that read it. The command chosen for each kind
+rejects bad input before any expensive work, and stays cheap when the input is accepted (tiny
+data, one epoch, no search).
+
+Importable as `fuzz_cases` from the bench scripts and as `bench.fuzz_cases` from the repository
+root, so it imports neither `_common` nor the `nas` package: it runs the installed `nas` command
+(its console-script entry point) in process.
 """
 
 from __future__ import annotations
 
 import copy
 import csv
+import datetime as dt
 import gzip
 import io
 import json
@@ -20,17 +25,18 @@ import random
 import string
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+import click
 import numpy as np
 import yaml
 from click.testing import CliRunner, Result
 
-from nas.cli import main
-
-__all__ = ["KINDS", "PWNED", "Bases", "Outcome", "judge", "make_case", "mutate_tree", "run_nas"]
+__all__ = ["KINDS", "PWNED", "Bases", "Outcome", "budget_args", "judge", "make_case", "mutate_tree",
+           "nas_command", "run_nas"]
 
 # The file that a payload in the cases creates in the working folder if anything runs it.
 PWNED = "vit-nas-fuzz-pwned"
@@ -48,9 +54,16 @@ class Outcome:
     why: str = ""
 
 
+@cache
+def nas_command() -> click.Command:
+    """The installed `nas` command: what the `nas` console script runs (`nas.cli:main`)."""
+    (entry,) = entry_points(group="console_scripts", name="nas")
+    return entry.load()
+
+
 def run_nas(args: list[str], home: Path) -> Result:
     """The real `nas` entry point, in process, with a private $NAS_HOME."""
-    return CliRunner().invoke(main, args, env={"NAS_HOME": str(home), "NAS_DEBUG": None})
+    return CliRunner().invoke(nas_command(), args, env={"NAS_HOME": str(home), "NAS_DEBUG": None})
 
 
 def judge(r: Result) -> Outcome:
@@ -197,10 +210,9 @@ class Bases:
     def measurements_file(self) -> Path:
         """12 archs of digits with made-up iphone latencies (a well-formed measurements CSV)."""
         from latency_models.csvio import append_measurement
-        from tests.latency_models.helpers import fake_measurements
 
         return append_measurement(self.folder / "measurements.csv",
-                                  fake_measurements(self.digits, 12, device="iphone"))
+                                  _fake_measurements(self.digits, 12, device="iphone"))
 
     @cached_property
     def measurements(self) -> list[dict[str, str]]:
@@ -210,10 +222,9 @@ class Bases:
     @cached_property
     def predictor(self) -> dict:
         from latency_models import fit_predictor, load_profile
-        from tests.latency_models.helpers import fake_measurements
 
         precisions = load_profile("iphone").precisions
-        return fit_predictor("iphone", precisions, self.digits, fake_measurements(self.digits, 12)).to_dict()
+        return fit_predictor("iphone", precisions, self.digits, _fake_measurements(self.digits, 12)).to_dict()
 
     @cached_property
     def checkpoint(self) -> dict:
@@ -245,6 +256,28 @@ class Bases:
         path = save_subnet(self.folder / "model.pt", extract(model, self.digits.smallest()),
                            extra={"train_config": ckpt["train_config"]})
         return torch.load(path, weights_only=True)
+
+
+def _fake_measurements(space, n: int, device: str = "cpu") -> list:
+    """`n` archs of `space` with latencies from a known additive cost model (seed 0, no noise);
+    the same rows as `tests.latency_models.helpers.fake_measurements`."""
+    from latency_models.csvio import Measurement
+    from latency_models.device_profile import load_profile
+    from latency_models.features import LinearFeatures
+    from latency_models.profile_run import sample_archs
+
+    archs = sample_archs(space, n, 0)
+    feats = LinearFeatures(space, load_profile("cpu").precisions)
+    coef = np.zeros(len(feats.names))
+    for name, value in (("const", 0.05), ("linear_macs[fp32]", 2e-9), ("linear_macs[int8]", 1e-9),
+                        ("linear_macs[int4]", 1.5e-9), ("linear_calls[fp32]", 0.004),
+                        ("blocks[softmax]", 0.01), ("blocks[local]", 0.02), ("merges", 0.015)):
+        coef[feats.names.index(name)] = value
+    y = feats.matrix(archs) @ coef
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return [Measurement(a, device, float(v), float(v) * 1.1, 100, "fake", 1, 1, now, space.fingerprint,
+                        float(v) * 0.95)
+            for a, v in zip(archs, y, strict=True)]
 
 
 # ---- the kinds ---------------------------------------------------------------------------------
@@ -508,11 +541,11 @@ def _idx(data: np.ndarray, magic: int) -> bytes:
 
 
 def _fashion(rnd: random.Random, root: Path) -> None:
-    from supernet.datasets.idx import _STEMS, IMAGES_MAGIC, LABELS_MAGIC
+    from supernet.datasets.idx import FASHION_STEMS, IMAGES_MAGIC, LABELS_MAGIC
 
     root.mkdir(parents=True, exist_ok=True)
     n = {"train": 12, "test": 4}
-    for key, stem in _STEMS.items():
+    for key, stem in FASHION_STEMS.items():
         split, what = key.split("_")
         images = what == "images"
         shape = (n[split], 28, 28) if images else (n[split],)
