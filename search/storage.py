@@ -42,6 +42,11 @@ def _rdb_storage(url: str) -> optuna.storages.RDBStorage:
     except (ArgumentError, ValueError):
         raise InputError(f"--storage {url}: not a database URL (e.g. sqlite:///study.db)") from None
     shown = parsed.render_as_string(hide_password=True)
+    try:  # Optuna fills the URL in as a str.format template ({SCHEMA_VERSION})
+        url.format(SCHEMA_VERSION=0)
+    except (IndexError, KeyError, ValueError):
+        raise InputError(f"--storage {shown}: braces may only form Optuna's {{SCHEMA_VERSION}} "
+                         "template") from None
     if parsed.drivername.startswith("sqlite") and parsed.database in (None, "", ":memory:"):
         raise InputError(f"--storage {shown}: an in-memory database keeps nothing to resume; "
                          "name a file, e.g. sqlite:///study.db")

@@ -27,7 +27,7 @@ def _copy_linear(dst: nn.Linear, src: ElasticLinear) -> None:
     dst.weight.copy_(weight)
     dst.bias.copy_(bias)
     if isinstance(dst, QuantLinear):
-        absmax = src.act_range(src.active[2])
+        absmax = src.act_range(src.active.bits)
         dst.act_absmax.copy_(absmax if absmax is not None else torch.zeros(()))
 
 

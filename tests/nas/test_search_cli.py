@@ -102,6 +102,7 @@ def test_bad_search_input_is_one_line(checkpoint, tmp_path):
     ("sqlite:///:memory:", ["in-memory"]),
     ("mysql://nobody@127.0.0.1:1/x", ["no database driver"]),
     ("sqlite:///{tmp}/study.db?junk=1", ["not accepted by the pysqlite driver"]),  # found by fuzzing
+    ("sqlite:///{tmp}/a{{0}}.db", ["SCHEMA_VERSION"]),  # found by fuzzing: was an IndexError, exit 1
 ])
 def test_a_storage_url_that_cannot_be_opened_is_one_line(checkpoint, reach, tmp_path, url, words):
     budget = reach.fastest_ms + 0.4 * (reach.slowest_ms - reach.fastest_ms)
