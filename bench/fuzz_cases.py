@@ -212,7 +212,7 @@ class Bases:
         from latency_models.csvio import append_measurement
 
         return append_measurement(self.folder / "measurements.csv",
-                                  _fake_measurements(self.digits, 12, device="iphone"))
+                                  fake_measurements(self.digits, 12, device="iphone"))
 
     @cached_property
     def measurements(self) -> list[dict[str, str]]:
@@ -224,7 +224,7 @@ class Bases:
         from latency_models import fit_predictor, load_profile
 
         precisions = load_profile("iphone").precisions
-        return fit_predictor("iphone", precisions, self.digits, _fake_measurements(self.digits, 12)).to_dict()
+        return fit_predictor("iphone", precisions, self.digits, fake_measurements(self.digits, 12)).to_dict()
 
     @cached_property
     def checkpoint(self) -> dict:
@@ -258,15 +258,16 @@ class Bases:
         return torch.load(path, weights_only=True)
 
 
-def _fake_measurements(space, n: int, device: str = "cpu") -> list:
-    """`n` archs of `space` with latencies from a known additive cost model (seed 0, no noise);
-    the same rows as `tests.latency_models.helpers.fake_measurements`."""
+def fake_measurements(space, n: int, seed: int = 0, device: str = "cpu",
+                      noise: float = 0.0) -> list:
+    """Archs with latencies from a known additive cost model (so a fit can recover them): the
+    latency tests' data, and the predictors of the fuzz cases."""
     from latency_models.csvio import Measurement
     from latency_models.device_profile import load_profile
     from latency_models.features import LinearFeatures
     from latency_models.profile_run import sample_archs
 
-    archs = sample_archs(space, n, 0)
+    archs = sample_archs(space, n, seed)
     feats = LinearFeatures(space, load_profile("cpu").precisions)
     coef = np.zeros(len(feats.names))
     for name, value in (("const", 0.05), ("linear_macs[fp32]", 2e-9), ("linear_macs[int8]", 1e-9),
@@ -274,6 +275,7 @@ def _fake_measurements(space, n: int, device: str = "cpu") -> list:
                         ("blocks[softmax]", 0.01), ("blocks[local]", 0.02), ("merges", 0.015)):
         coef[feats.names.index(name)] = value
     y = feats.matrix(archs) @ coef
+    y = y * (1 + noise * np.random.default_rng(seed).standard_normal(len(y)))
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return [Measurement(a, device, float(v), float(v) * 1.1, 100, "fake", 1, 1, now, space.fingerprint,
                         float(v) * 0.95)
