@@ -10,11 +10,14 @@ opened again, since Optuna would otherwise refuse every record appended after it
 from __future__ import annotations
 
 import os
+import re
 import threading
 from pathlib import Path
 
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
+
+from search_space.errors import InputError
 
 __all__ = ["FlockLock", "open_journal", "trim_partial_record"]
 
@@ -91,6 +94,25 @@ def open_journal(path: str | Path) -> JournalStorage:
     """
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
+    _check_is_journal(p)  # before trimming: never cut the "partial last line" of someone else's file
     trim_partial_record(p)
     lock = FlockLock(p) if os.name == "posix" else None
-    return JournalStorage(JournalFileBackend(str(p), lock_obj=lock))
+    try:  # Optuna replays the whole file here
+        return JournalStorage(JournalFileBackend(str(p), lock_obj=lock))
+    except (UnicodeDecodeError, ValueError) as exc:  # json's JSONDecodeError is a ValueError
+        raise InputError(f"--storage {p}: not an Optuna journal ({type(exc).__name__}); name the journal "
+                         "of a search, or a new file") from None
+
+
+_RECORD_START = re.compile(rb'\A\{\s*"op_code"\s*:')
+
+
+def _check_is_journal(p: Path) -> None:
+    """A file that is there and not empty must start like an Optuna journal (a JSON record per line,
+    the first one's first key `op_code`), or it is refused untouched."""
+    if not p.is_file() or p.stat().st_size == 0:
+        return
+    with open(p, "rb") as fh:
+        head = fh.read(64)
+    if not _RECORD_START.match(head):
+        raise InputError(f"--storage {p}: not an Optuna journal; name the journal of a search, or a new file")

@@ -113,6 +113,17 @@ def test_a_storage_url_that_cannot_be_opened_is_one_line(checkpoint, reach, tmp_
     assert "hunter2" not in line
 
 
+@pytest.mark.parametrize("content", [b"\xfb\x00binary", b'{"op_code": 0, "worker_id": "x"\nnot json\n'])
+def test_a_storage_file_that_is_not_a_journal_is_one_line(checkpoint, tmp_path, content):
+    """Found by fuzzing: a binary --storage file was a UnicodeDecodeError, exit 1, after its
+    unterminated last line had been cut off as a crashed write."""
+    (tmp_path / "other.bin").write_bytes(content)
+    assert_bad_input(nas("search", "--device", "iphone", "--budget", "2ms", "--supernet", checkpoint,
+                         "--out", tmp_path / "run", "--resume", "--storage", tmp_path / "other.bin"),
+                     "other.bin", "not an Optuna journal")
+    assert (tmp_path / "other.bin").read_bytes() == content  # refused untouched, not trimmed
+
+
 def test_a_file_where_a_folder_is_to_be_made_is_one_line(checkpoint, tmp_path):
     """Found by fuzzing: FileExistsError (a journal whose folder is a file) was exit 1."""
     (tmp_path / "afile").write_text("")
