@@ -26,7 +26,7 @@ from supernet.train_config import TrainConfig
 from tests.nas.test_cli import assert_bad_input, nas
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("search_space", "supernet", "search", "latency_models", "deploy", "nas", "bench")
+PACKAGES = ("latency_agent", "search_space", "supernet", "search", "latency_models", "deploy", "nas", "bench")
 
 
 class RunsCode:
