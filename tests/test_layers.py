@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # Bottom to top. `latency_agent` runs on target devices without the rest of vit-nas, so it
 # imports nothing of it. `deploy.export` (the exporters) sits below `latency_models`, which times what
 # they build; the rest of `deploy` (extract, retrain) sits above `search`.
-LAYERS = ("latency_agent", "search_space", "supernet", "deploy.export", "latency_models", "search", "deploy", "nas")
+LAYERS = ("latency_agent", "search_space", "supernet", "deploy.export", "latency_models", "search", "deploy",
+          "nas")
 PACKAGES = ("latency_agent", "search_space", "supernet", "latency_models", "search", "deploy", "nas")
 
 
