@@ -2,54 +2,14 @@
 
 Latency measurement (`latency_models.measure_cpu`), the exporter's check against PyTorch
 (`onnx_export`) and `nas extract`'s comparison of its ONNX files with PyTorch (`deploy.folder`)
-all use `ort_session`. The options follow ONNX Runtime's threading guide: a fixed number of
-intra-op threads (1 by default), one inter-op thread, sequential execution, all graph
-optimizations, no spin-waiting (spinning burns the shared cores between runs and skews
-neighbouring measurements), the CPU provider, and errors-only logging.
-
-onnxruntime is imported inside the functions, so `import latency_models` stays light.
+all use `ort_session`. It is defined in `latency_agent.session`, the bottom layer, so that the
+latency agent on a remote device builds its sessions with the very same options (ONNX
+Runtime's threading guide: fixed intra-op threads, one inter-op thread, sequential execution,
+all graph optimizations, no spin-waiting, the CPU provider, errors-only logging).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING
+from latency_agent.session import ERRORS_ONLY, first_output, ort_session
 
-if TYPE_CHECKING:
-    import numpy as np
-    import onnx
-    import onnxruntime as ort
-
-__all__ = ["first_output", "ort_session"]
-
-ERRORS_ONLY = 3  # ONNX Runtime's log severity: 0 verbose ... 3 error, 4 fatal
-
-
-def ort_session(model: onnx.ModelProto | bytes | str | Path, threads: int = 1) -> ort.InferenceSession:
-    """A CPU session of `model` (a proto, its serialized bytes or a file) with `threads` intra-op threads.
-
-    Raises:
-        ValueError: `threads` below 1.
-    """
-    import onnxruntime as ort
-
-    if threads < 1:
-        raise ValueError(f"threads: must be at least 1, got {threads}")
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = threads
-    so.inter_op_num_threads = 1
-    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    so.add_session_config_entry("session.inter_op.allow_spinning", "0")
-    so.log_severity_level = ERRORS_ONLY
-    if isinstance(model, Path):
-        model = str(model)
-    elif not isinstance(model, (bytes, str)):
-        model = model.SerializeToString()
-    return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
-
-
-def first_output(session: ort.InferenceSession, x: np.ndarray) -> np.ndarray:
-    """The session's first output (the logits) for the input `x` fed to its first input."""
-    return session.run(None, {session.get_inputs()[0].name: x})[0]
+__all__ = ["ERRORS_ONLY", "first_output", "ort_session"]
