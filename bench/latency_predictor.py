@@ -47,8 +47,8 @@ class _Retimes(logging.Handler):
 
 
 RETIMES = _Retimes()
-logging.getLogger("latency_models.measure_cpu").addHandler(RETIMES)
-logging.getLogger("latency_models.measure_cpu").setLevel(logging.INFO)
+logging.getLogger("latency_agent.timing").addHandler(RETIMES)
+logging.getLogger("latency_agent.timing").setLevel(logging.INFO)
 
 
 def _profile(space, n: int, seed: int, path: Path) -> tuple[list, float | None, int]:

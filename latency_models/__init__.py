@@ -12,7 +12,7 @@ from __future__ import annotations
 from latency_models.analytic import AnalyticPredictor
 from latency_models.csvio import Measurement, read_measurements
 from latency_models.device_profile import DeviceProfile, device_names, load_profile
-from latency_models.devices import Device, NoPredictorError, devices, get_device
+from latency_models.devices import Device, NoPredictorError, device_from_file, devices, get_device
 from latency_models.duration import format_ms, parse_duration_ms
 from latency_models.ensure import ensure_predictor
 from latency_models.metrics import accuracy
@@ -27,6 +27,7 @@ __all__ = [
     "NoPredictorError",
     "Predictor",
     "accuracy",
+    "device_from_file",
     "device_names",
     "devices",
     "ensure_predictor",

@@ -6,8 +6,11 @@ from, so that a file of another space is rejected instead of silently mixed in) 
 ``latency_ms_min`` (the fastest run: on a shared machine the median moves with the
 neighbours' load while the minimum stays put, the reason `timeit` reports it) and
 ``reference_ms_min`` (the fastest run of a fixed reference model timed beside the row's
-arch: how fast the machine ran at the time; see `predictor.target_ms`). Files written
-before the last columns existed are read, resumed and appended to under their own header.
+arch: how fast the machine ran at the time; see `predictor.target_ms`) and ``fingerprint`` (the
+machine it was timed on, `latency_agent.fingerprint` as compact JSON with sorted keys; empty for
+timings brought back from a phone). Timings of two machines never share a file: appending a row of
+another machine is refused (`latency_models.identity.same_rows`). Files written before the last
+columns existed are read, resumed and appended to under their own header.
 Rows are appended one at a time with flush + fsync, so an interrupted profile keeps every
 finished row and resumes by skipping the archs already in the file.
 """
@@ -20,19 +23,22 @@ import json
 import math
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from latency_agent.fingerprint import describe
+from latency_models.identity import same_rows
 from search_space import Arch, SearchSpace
 from search_space.errors import InputError
 
-__all__ = ["COLUMNS", "REQUIRED", "Measurement", "append_measurement", "arch_key", "read_measurements",
-           "resume_keys"]
+__all__ = ["COLUMNS", "REQUIRED", "Measurement", "append_measurement", "arch_key", "check_machine",
+           "read_measurements", "resume_keys"]
 
 COLUMNS = ("arch_json", "device", "latency_ms_median", "latency_ms_p90", "repeats", "runtime",
-           "threads", "batch", "timestamp", "space", "latency_ms_min", "reference_ms_min")
+           "threads", "batch", "timestamp", "space", "latency_ms_min", "reference_ms_min", "fingerprint")
 # Headers of earlier versions, still read and appended to (their rows lack the later columns).
-_OLD_COLUMNS = (COLUMNS[:11],)
+_OLD_COLUMNS = (COLUMNS[:12], COLUMNS[:11])
 # What a timings file brought back from a device must have at least (bundle README).
 REQUIRED = ("arch_json", "latency_ms_median")
 
@@ -53,6 +59,7 @@ class Measurement:
     space: str = ""
     latency_ms_min: float | None = None
     reference_ms_min: float | None = None
+    fingerprint: dict[str, Any] | None = field(default=None, hash=False)
 
     def row(self) -> dict[str, str]:
         return {
@@ -68,6 +75,8 @@ class Measurement:
             "space": self.space,
             "latency_ms_min": _cell(self.latency_ms_min),
             "reference_ms_min": _cell(self.reference_ms_min),
+            "fingerprint": json.dumps(self.fingerprint, sort_keys=True, separators=(",", ":"))
+            if self.fingerprint else "",
         }
 
 
@@ -105,6 +114,20 @@ def _latency(text: str, field: str, where: str) -> float:
     return value
 
 
+def _machine(text: str | None, where: str) -> dict[str, Any] | None:
+    """A fingerprint cell: the JSON of a mapping, or empty (no machine recorded)."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{where}: fingerprint is not valid JSON ({exc.msg})") from None
+    if not isinstance(value, dict):
+        raise InputError(f"{where}: fingerprint: expected a JSON object, got {type(value).__name__}")
+    return value or None
+
+
 def _parse_row(row: dict[str, str | None], space: SearchSpace, where: str, device: str | None) -> Measurement:
     try:
         data = json.loads(row["arch_json"] or "")
@@ -134,6 +157,7 @@ def _parse_row(row: dict[str, str | None], space: SearchSpace, where: str, devic
         batch=int(_number(row.get("batch") or "1", "batch", where, integer=True)),
         timestamp=(row.get("timestamp") or "").strip(), space=fingerprint or space.fingerprint,
         latency_ms_min=fastest, reference_ms_min=reference,
+        fingerprint=_machine(row.get("fingerprint"), where),
     )
 
 
@@ -228,10 +252,39 @@ def _header(path: Path) -> tuple[str, ...]:
                      "choose another --out")
 
 
+def _file_machine(path: Path, complete: bytes) -> tuple[bool, dict[str, Any] | None]:
+    """(whether the file holds a row, the machine its first row was timed on)."""
+    reader = csv.DictReader(io.StringIO(complete.decode("utf-8")))
+    for line, row in enumerate(reader, start=2):
+        if any((v or "").strip() for v in row.values() if isinstance(v, str)):
+            return True, _machine(row.get("fingerprint"), f"{path}:{line}")
+    return False, None
+
+
+def _other_machine(path: Path, existing: dict[str, Any] | None, new: dict[str, Any] | None) -> InputError:
+    def timed(fp):
+        return f"were timed on {describe(fp)}" if fp else "record no machine"
+
+    return InputError(f"{path}: its rows {timed(existing)}, and these {timed(new)}; timings of two machines "
+                      "never share a file: write them to another --out file")
+
+
+def check_machine(path: str | Path, fingerprint: dict[str, Any] | None) -> None:
+    """Refuse (an `InputError`) timings of the machine `fingerprint` for a file of another machine's
+    timings (`identity.same_rows`), before any is taken; `append_measurement` checks every row again."""
+    path = Path(path)
+    if _header(path):
+        has_rows, existing = _file_machine(path, _complete_bytes(path))
+        if has_rows and not same_rows(existing, fingerprint):
+            raise _other_machine(path, existing, fingerprint)
+
+
 def append_measurement(path: str | Path, measurements: Iterable[Measurement]) -> Path:
     """Append rows (header first if the file is new), flushed and fsynced row by row.
 
-    A file of an earlier version keeps its header: the rows lose the columns it lacks.
+    A file of an earlier version keeps its header: the rows lose the columns it lacks (a file
+    with no row yet starts again under this version's header). A row of another machine than the
+    file's rows is an `InputError` (`identity.same_rows`); the rows before it stay written.
 
     A torn last line (or header) left by a crash is truncated away before the first append.
     """
@@ -239,6 +292,9 @@ def append_measurement(path: str | Path, measurements: Iterable[Measurement]) ->
     path.parent.mkdir(parents=True, exist_ok=True)
     columns = _header(path)
     complete = _complete_bytes(path) if columns else b""
+    has_rows, machine = _file_machine(path, complete)
+    if not has_rows:
+        columns, complete = (), b""
     if path.exists() and len(complete) != path.stat().st_size:
         with open(path, "r+b") as fh:
             fh.truncate(len(complete))
@@ -248,6 +304,9 @@ def append_measurement(path: str | Path, measurements: Iterable[Measurement]) ->
             writer.writeheader()
             _sync(fh)
         for m in measurements:
+            if has_rows and not same_rows(machine, m.fingerprint):
+                raise _other_machine(path, machine, m.fingerprint)
+            has_rows, machine = True, machine if has_rows else m.fingerprint
             writer.writerow(m.row())
             _sync(fh)
     return path

@@ -1,4 +1,5 @@
-"""Device profiles (configs/devices/*.yaml): what a target device is and how bit-widths run there."""
+"""Device profiles (configs/devices/*.yaml, and a user's in `$NAS_HOME/devices/`, `user_devices`): what a
+target device is and how bit-widths run there."""
 
 from __future__ import annotations
 
@@ -13,13 +14,17 @@ from search_space.yamlio import load_yaml_file
 
 __all__ = ["DeviceProfile", "device_names", "load_profile"]
 
-SOURCES = ("measured", "imported", "analytic")
+SOURCES = ("measured", "imported", "analytic", "remote")
 _REQUIRED = ("name", "description", "source", "precisions")
 
 
 @dataclass(frozen=True)
 class DeviceProfile:
-    """A target device: how it gets latencies (`source`) and what each bit-width means on it."""
+    """A target device: how it gets latencies (`source`) and what each bit-width means on it.
+
+    `source` is measured (timed on this machine), remote (timed by a latency agent on the device),
+    imported (timed by hand, brought back) or analytic (a roofline model).
+    """
 
     name: str
     description: str
@@ -58,8 +63,16 @@ def device_names() -> list[str]:
 
 
 def load_profile(name: str) -> DeviceProfile:
-    """The profile of a named device; an unknown name is an `InputError` listing the known ones."""
+    """The profile of a named device, built in or the user's (`$NAS_HOME/devices/NAME.yaml`); an unknown
+    name is an `InputError` listing the known ones, and so is a user's file named for a built-in device."""
+    from latency_models.user_devices import load_device_file, user_device_names, user_device_path
+
+    user = user_device_path(name)
+    if user is not None:
+        return load_device_file(user, expected_name=name)  # refuses a built-in's name
     if name not in device_names():
-        raise InputError(f"unknown device {name!r} (known devices: {', '.join(device_names())})")
+        known = ", ".join(device_names() + user_device_names())
+        raise InputError(f"unknown device {name!r} (known devices: {known}; describe a new one in "
+                         f"$NAS_HOME/devices/{name}.yaml)")
     path = Path(str(_devices_dir() / f"{name}.yaml"))
     return DeviceProfile.from_dict(load_yaml_file(path), field=str(path))

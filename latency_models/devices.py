@@ -1,5 +1,9 @@
 """The device registry (docs/design.md, Data path): `get_device(name).predictor(space).predict_ms(archs)`.
 
+The built-in devices (configs/devices/) and a user's (`$NAS_HOME/devices/NAME.yaml`, or a file given
+with `device_from_file`; see `latency_models.user_devices`), among them remote devices, timed by a
+latency agent on the device and otherwise used as the measured `cpu` is.
+
 A device's predictor for a space is, in order of preference: a learned predictor stored
 under `$NAS_HOME/predictors/` (fitted on this machine's measurements, or imported from
 timings taken on the device), else the analytic roofline of an analytic device. A
@@ -19,7 +23,7 @@ from latency_models.device_profile import DeviceProfile, device_names, load_prof
 from search_space import Arch, SearchSpace
 from search_space.errors import InputError
 
-__all__ = ["Device", "NoPredictorError", "devices", "get_device"]
+__all__ = ["Device", "NoPredictorError", "device_from_file", "devices", "get_device"]
 
 
 class NoPredictorError(InputError):
@@ -38,13 +42,47 @@ class Device:
 
     @property
     def source(self) -> str:
-        """measured | imported | analytic, as the profile declares it."""
-        return self.profile.source
+        """measured | imported | analytic, as the profile declares it (a remote device is measured)."""
+        return "measured" if self.remote else self.profile.source
+
+    @property
+    def remote(self) -> bool:
+        """Whether a latency agent on the device times its archs (`agent`)."""
+        return self.profile.source == "remote"
 
     @property
     def measurable(self) -> bool:
-        """Whether this machine can time archs for the device (cpu; cuda where a GPU exists)."""
-        return self.name in ("cpu", "cuda")
+        """Whether archs can be timed for the device from here (cpu; cuda where a GPU exists; remote)."""
+        return self.name in ("cpu", "cuda") or self.remote
+
+    @property
+    def agent(self):
+        """A remote device's latency agent (`latency_models.remote.Agent`)."""
+        from latency_models.remote import Agent
+
+        if not self.remote:
+            raise InputError(f"device {self.name!r} is {self.source}: it has no latency agent")
+        params = self.profile.params
+        token_file = params.get("token_file")
+        return Agent(url=params["url"], token_file=Path(token_file) if token_file else None,
+                     token_env=params.get("token_env"))
+
+    def fingerprint(self) -> dict[str, Any] | None:
+        """The machine this device's timings come from now (None for a device timed by hand); a remote
+        device's is its agent's (`GET /v1/info`)."""
+        if self.name == "cpu":
+            from latency_models.identity import cpu_fingerprint
+
+            return cpu_fingerprint(int(self.profile.params.get("threads", 1)))
+        if self.name == "cuda":
+            from latency_models.measure_cuda import cuda_fingerprint
+
+            return cuda_fingerprint()
+        if self.remote:
+            from latency_models.remote import agent_info
+
+            return agent_info(self.agent)["fingerprint"]
+        return None
 
     def stored_predictor(self, space: SearchSpace):
         """The learned predictor stored for (device, space), or None."""
@@ -96,7 +134,10 @@ class Device:
         return pred, pred.save(out if out is not None else predictor_path(self.name, space))
 
     def measure(self, space: SearchSpace, archs: Sequence[Arch], **options: Any) -> Iterator[Measurement]:
-        """Time archs on this machine (measured devices), yielding each result as it comes."""
+        """Time archs on this machine or through the device's agent (measured devices), yielding each
+        result as it comes. `options` are `CpuConfig`'s (cpu, remote) or `CudaConfig`'s (cuda) fields."""
+        if self.remote:
+            return self._measure_remote(space, archs, options)
         if self.name == "cpu":
             from latency_models.measure_cpu import CpuConfig, measure_cpu
 
@@ -111,11 +152,32 @@ class Device:
                          f"device and bring the timings back with `nas latency import`")
 
 
+    def _measure_remote(self, space: SearchSpace, archs: Sequence[Arch], options: dict[str, Any]
+                        ) -> Iterator[Measurement]:
+        from latency_models.measure_cpu import CpuConfig
+        from latency_models.measure_remote import measure_remote
+
+        if "threads" in options:
+            raise InputError(f"device {self.name!r}: its latency agent times with the threads it was started "
+                             "with (`nas latency serve --threads N` on the device), not with --threads")
+        return measure_remote(self.name, self.agent, space, archs, CpuConfig(**options))
+
+
 def get_device(name: str) -> Device:
-    """The device called `name`; an unknown name is an `InputError` listing the known devices."""
+    """The device called `name`, built in or the user's (`$NAS_HOME/devices/NAME.yaml`); an unknown name
+    is an `InputError` listing the known devices."""
     return Device(load_profile(name))
 
 
+def device_from_file(path: str | Path) -> Device:
+    """The device a user's YAML file describes (`latency_models.user_devices`)."""
+    from latency_models.user_devices import load_device_file
+
+    return Device(load_device_file(path))
+
+
 def devices() -> list[Device]:
-    """Every built-in device."""
-    return [get_device(n) for n in device_names()]
+    """Every built-in device, then the user's in `$NAS_HOME/devices/`."""
+    from latency_models.user_devices import user_device_names
+
+    return [get_device(n) for n in device_names() + user_device_names()]

@@ -1,8 +1,9 @@
 """A device's predictor for a space, made first where it is missing and this machine can make it.
 
-A measured device (cpu; cuda where a GPU exists) with no stored predictor for the space has
-`PROFILE_ARCHS` archs timed here into `$NAS_HOME/measurements/` (resumably) and a predictor
-fitted from them into `$NAS_HOME/predictors/`, once; what `nas search` does before it searches.
+A measured device (cpu; cuda where a GPU exists; a remote device, through its agent) with no stored
+predictor for the space has `PROFILE_ARCHS` archs timed into `$NAS_HOME/measurements/` (resumably) and
+a predictor fitted from them into `$NAS_HOME/predictors/`, once; what `nas search` does before it
+searches.
 """
 
 from __future__ import annotations
@@ -49,14 +50,15 @@ def ensure_predictor(
     from latency_models.profile_run import plan_profile, run_profile
 
     dev = get_device(device) if isinstance(device, str) else device
+    note = on_note or (lambda _text: None)
     stored = dev.stored_predictor(space)
     if stored is not None or dev.source == "analytic" or not dev.measurable:
         return stored if stored is not None else dev.predictor(space)  # NoPredictorError: say how to fit
-    note = on_note or (lambda _text: None)
     csv = measurements_path(dev, space)
     todo, _ = plan_profile(dev, space, PROFILE_ARCHS if archs is None else archs, csv)
+    where = f"the latency agent at {dev.agent.url}" if dev.remote else "this machine"
     note(f"no {dev.name} latency predictor for space {space.name} yet: timing {len(todo)} archs on "
-         f"this machine into {csv} and fitting one first (done once, then cached)")
+         f"{where} into {csv} and fitting one first (done once, then cached)")
     told = None if on_measurement is None else (lambda m: on_measurement(m, len(todo)))
     run_profile(dev, space, todo, csv, on_result=told)
     _, path = dev.fit(space, read_measurements(csv, space, device=dev.name))

@@ -2,131 +2,37 @@
 
 Sessions come from `deploy.export.ort_session` (ONNX Runtime's threading guide: a fixed
 number of intra-op threads, 1 by default and recorded with every measurement, one inter-op
-thread, sequential execution, all graph optimizations, and no spin-waiting: spinning burns
-the shared cores between runs and skews neighbouring measurements). Archs are timed in small groups, each
-warmed up and then timed run by run in interleaved rounds; the median, 90th percentile
-and minimum of the runs are reported.
-
-A shared machine also slows down as a whole, by 10-40% for minutes at a time (on this
-project's VM, 64% of a 300-arch cifar10 profile's residual variance was shared by the archs
-of one group). So every group is timed beside a fixed reference model, the space's largest
-arch (`SpeedGuard`): when the reference runs more than `guard` slower than its best time in
-this call, the group is timed again, after a pause, up to `retries` times, and the attempt
-with the fastest reference is kept.
-
-About a second of timed runs per arch, in ten rounds: on this project's shared 2-core VM
-the fastest of 0.25 s of runs was still 5-9% above an arch's true fastest for the larger
-(millisecond) archs, and about 1 s brings that under 3% (measured by timing six cifar10
-archs in 0.1 s windows for 90 s and taking the minimum over k consecutive windows).
+thread, sequential execution, all graph optimizations, and no spin-waiting). The timing
+discipline (warm-up, interleaved rounds, median / p90 / fastest run, and a reference model,
+the space's largest arch, that guards against slow spells of a shared machine) lives in
+`latency_agent.timing`, shared with the latency agent that times the same way on a remote
+device; its names are re-exported here.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import logging
-import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from deploy.export.ort_session import ort_session
+from latency_agent.timing import CpuConfig, GuardedTiming, SpeedGuard, summary_ms, time_session, time_sessions
 from latency_models.csvio import Measurement
+from latency_models.identity import cpu_fingerprint
 from search_space import Arch, SearchSpace
 
 if TYPE_CHECKING:
+    import numpy as np
     import onnx
-    import onnxruntime as ort
 
 __all__ = ["CpuConfig", "GuardedTiming", "SpeedGuard", "measure_cpu", "ort_session", "quantized_onnx",
            "runtime_name", "summary_ms", "time_model", "time_session", "time_sessions"]
-
-_log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class CpuConfig:
-    """How archs are timed on the CPU.
-
-    Attributes:
-        threads: ONNX Runtime intra-op threads (recorded in every row).
-        warmup: untimed runs before timing (at least `warmup_s` seconds of them).
-        repeats: timed runs (at least; more until `min_time_s` seconds are covered).
-        max_repeats: an upper bound on timed runs for very small models.
-        rounds: interleaved timing rounds per arch (see `time_sessions`).
-        group: archs timed together in interleaved rounds (and written together).
-        seed: the seed of the random-init supernet the subnets are extracted from.
-        guard: the reference's slowdown (over its best time) at which a group is timed again.
-        retries: at most this many re-timings of one group (0: never).
-    """
-
-    threads: int = 1
-    warmup: int = 10
-    warmup_s: float = 0.05
-    repeats: int = 50
-    min_time_s: float = 1.0
-    max_repeats: int = 4000
-    rounds: int = 10
-    group: int = 8
-    seed: int = 0
-    guard: float = 0.05
-    retries: int = 4
-
-    def __post_init__(self) -> None:
-        for name in ("threads", "warmup", "repeats", "max_repeats", "rounds", "group"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name}: must be at least 1, got {getattr(self, name)}")
-        if self.guard <= 0 or self.retries < 0:
-            raise ValueError(f"guard must be > 0 and retries >= 0, got {self.guard} and {self.retries}")
 
 
 def runtime_name() -> str:
     import onnxruntime as ort
 
     return f"onnxruntime-{ort.__version__}-cpu"
-
-
-def _feed(session: ort.InferenceSession) -> dict[str, np.ndarray]:
-    inp = session.get_inputs()[0]
-    shape = [d if isinstance(d, int) else 1 for d in inp.shape]
-    return {inp.name: np.random.default_rng(0).standard_normal(shape, dtype=np.float32)}
-
-
-def _burst(session: ort.InferenceSession, feed: dict, runs: int, seconds: float, cap: int) -> list[float]:
-    """At least `runs` timed runs and at least `seconds` of them (at most `cap` runs), in seconds."""
-    run, times, total = session.run, [], 0.0
-    while len(times) < cap and (len(times) < runs or total < seconds):
-        t0 = time.perf_counter()
-        run(None, feed)
-        dt_s = time.perf_counter() - t0
-        times.append(dt_s)
-        total += dt_s
-    return times
-
-
-def time_sessions(sessions: Sequence[ort.InferenceSession], config: CpuConfig) -> list[np.ndarray]:
-    """Milliseconds of each timed run of each session, after warm-up.
-
-    The sessions are timed in `rounds` interleaved rounds rather than one after another,
-    so a burst of load from other processes spreads over all archs instead of inflating
-    one, and each arch's fastest run comes from the quietest round.
-    """
-    feeds = [_feed(s) for s in sessions]
-    for s, f in zip(sessions, feeds, strict=True):
-        _burst(s, f, config.warmup, config.warmup_s, config.max_repeats)
-    times: list[list[float]] = [[] for _ in sessions]
-    rounds = config.rounds
-    for _ in range(rounds):
-        for i, (s, f) in enumerate(zip(sessions, feeds, strict=True)):
-            times[i] += _burst(s, f, -(-config.repeats // rounds), config.min_time_s / rounds,
-                               -(-config.max_repeats // rounds))
-    return [np.asarray(t) * 1e3 for t in times]
-
-
-def time_session(session: ort.InferenceSession, config: CpuConfig) -> np.ndarray:
-    """Milliseconds of each timed run (after warm-up) of one session on a fixed random input."""
-    return time_sessions([session], config)[0]
 
 
 def time_model(model: onnx.ModelProto, config: CpuConfig | None = None) -> np.ndarray:
@@ -141,61 +47,6 @@ def time_model(model: onnx.ModelProto, config: CpuConfig | None = None) -> np.nd
     return SpeedGuard(session, config).time([session]).times[0]
 
 
-def summary_ms(times: np.ndarray) -> dict[str, float]:
-    """median, min and p90 (ms) and the number of runs of a `time_*` result."""
-    return {"median": float(np.median(times)), "min": float(times.min()),
-            "p90": float(np.percentile(times, 90)), "runs": len(times)}
-
-
-@dataclass(frozen=True, slots=True)
-class GuardedTiming:
-    """One kept attempt of a `SpeedGuard`: each session's runs (ms) and the reference's fastest run (ms).
-
-    The reference's time says how fast the machine ran while the group was timed; the fit
-    scales each row by it (`latency_models.predictor`), so that slow spells do not read as
-    slow archs.
-    """
-
-    times: list[np.ndarray]
-    reference_ms: float
-
-
-class SpeedGuard:
-    """Times groups of sessions beside a reference session, again while the machine runs slow.
-
-    Args:
-        reference: a session of a fixed model, timed with every group.
-        config: timing settings; `guard` and `retries` say when and how often to time again.
-        pause_s: the wait before the first re-timing (doubled before each next one).
-    """
-
-    def __init__(self, reference: ort.InferenceSession, config: CpuConfig, pause_s: float = 1.0) -> None:
-        self.reference, self.config, self.pause_s = reference, config, pause_s
-        self.best_ms = float(time_sessions([reference], config)[0].min())
-        self.retimed = 0
-
-    def time(self, sessions: Sequence[ort.InferenceSession]) -> GuardedTiming:
-        """Milliseconds of each timed run of each session (see `time_sessions`), from a quiet attempt.
-
-        The reference may be one of `sessions` (`time_model`): it is then timed once per attempt."""
-        kept, kept_ref, ref_ms = None, float("inf"), 0.0
-        for attempt in range(self.config.retries + 1):
-            if attempt:
-                self.retimed += 1
-                _log.info("cpu: the reference ran %.0f%% slower than its best: timing the group again",
-                          100 * (ref_ms / self.best_ms - 1))
-                time.sleep(self.pause_s * 2 ** (attempt - 1))
-            timed = list(sessions) if self.reference in sessions else [*sessions, self.reference]
-            times = time_sessions(timed, self.config)
-            ref_ms = float(times[timed.index(self.reference)].min())
-            if ref_ms < kept_ref:
-                kept, kept_ref = times[:len(sessions)], ref_ms
-            self.best_ms = min(self.best_ms, ref_ms)
-            if ref_ms <= self.best_ms * (1 + self.config.guard):
-                break
-        return GuardedTiming(times=kept, reference_ms=kept_ref)
-
-
 def quantized_onnx(space: SearchSpace, arch: Arch, *, supernet=None, seed: int = 0) -> onnx.ModelProto:
     """The ONNX graph the cpu device times for `arch`: float export + per-block int8/int4 kernels."""
     from deploy.export.onnx_export import int_kernel_onnx
@@ -205,13 +56,13 @@ def quantized_onnx(space: SearchSpace, arch: Arch, *, supernet=None, seed: int =
 
 
 def _measurement(space: SearchSpace, arch: Arch, times: np.ndarray, config: CpuConfig,
-                 reference_ms: float | None = None) -> Measurement:
+                 reference_ms: float | None = None, machine: dict[str, Any] | None = None) -> Measurement:
     stats = summary_ms(times)
     return Measurement(
         arch=arch, device="cpu", latency_ms_median=stats["median"], latency_ms_p90=stats["p90"],
         repeats=stats["runs"], runtime=runtime_name(), threads=config.threads, batch=1,
         timestamp=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), space=space.fingerprint,
-        latency_ms_min=stats["min"], reference_ms_min=reference_ms,
+        latency_ms_min=stats["min"], reference_ms_min=reference_ms, fingerprint=machine,
     )
 
 
@@ -219,6 +70,8 @@ def measure_cpu(
     space: SearchSpace, archs: Sequence[Arch], config: CpuConfig | None = None, *, supernet=None
 ) -> Iterator[Measurement]:
     """Measure archs in groups of `config.group`, yielding each result as soon as its group is timed.
+
+    Every row records this machine's fingerprint (`identity.cpu_fingerprint`).
 
     Args:
         supernet: a (trained) `SuperViT` of `space` to extract from; default a seeded random
@@ -228,6 +81,7 @@ def measure_cpu(
     archs = [space.validate(a) for a in archs]
     if not archs:
         return
+    machine = cpu_fingerprint(config.threads)
     guard = SpeedGuard(ort_session(quantized_onnx(space, space.largest(), seed=config.seed), config.threads),
                        config)
     for start in range(0, len(archs), config.group):
@@ -236,4 +90,4 @@ def measure_cpu(
                     for a in group]
         timing = guard.time(sessions)
         for arch, times in zip(group, timing.times, strict=True):
-            yield _measurement(space, arch, times, config, timing.reference_ms)
+            yield _measurement(space, arch, times, config, timing.reference_ms, machine)

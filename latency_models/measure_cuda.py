@@ -12,14 +12,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from latency_agent.fingerprint import fingerprint
 from latency_models.csvio import Measurement
 from search_space import Arch, SearchSpace
 from search_space.errors import InputError
 
-__all__ = ["CudaConfig", "measure_cuda"]
+__all__ = ["CudaConfig", "cuda_fingerprint", "measure_cuda"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,16 @@ def _time_model(model, x, config: CudaConfig) -> np.ndarray:
     return np.asarray(times)
 
 
+def cuda_fingerprint(device_index: int = 0) -> dict[str, Any]:
+    """This machine's fingerprint for the `cuda` device: PyTorch on the GPU `device_index` (its name
+    as the provider, so that timings of two GPU models never mix)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        raise InputError("device 'cuda': no CUDA GPU is visible to PyTorch on this machine")
+    return fingerprint("torch", torch.__version__, [f"CUDA {torch.cuda.get_device_name(device_index)}"])
+
+
 def measure_cuda(
     space: SearchSpace, archs: Sequence[Arch], config: CudaConfig | None = None, *, supernet=None
 ) -> Iterator[Measurement]:
@@ -76,6 +88,7 @@ def _measure(
 
     gpu = torch.device("cuda", config.device_index)
     runtime = f"torch-{torch.__version__}-{torch.cuda.get_device_name(gpu)}".replace(",", " ")
+    machine = cuda_fingerprint(config.device_index)
     for arch in archs:
         model = float_subnet(space, space.validate(arch), supernet=supernet, seed=config.seed)
         model = model.to(gpu, dtype=torch.float16).eval()
@@ -85,5 +98,5 @@ def _measure(
             arch=arch, device="cuda", latency_ms_median=float(np.median(times)),
             latency_ms_p90=float(np.percentile(times, 90)), repeats=len(times), runtime=runtime,
             threads=1, batch=1, timestamp=dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            space=space.fingerprint, latency_ms_min=float(times.min()),
+            space=space.fingerprint, latency_ms_min=float(times.min()), fingerprint=machine,
         )

@@ -37,6 +37,7 @@ import numpy as np
 
 from latency_models.csvio import Measurement, arch_key
 from latency_models.features import LinearFeatures
+from latency_models.identity import common_fingerprint
 from latency_models.metrics import accuracy
 from search_space import Arch, SearchSpace
 from search_space.errors import InputError
@@ -125,7 +126,8 @@ class LearnedPredictor:
         space: the space (its fingerprint is checked on load).
         precisions: the device's bits -> precision text, which groups bits into kernel classes.
         coef: milliseconds per unit of each feature (non-negative).
-        metadata: training-set size and hash, runtime, ridge, fit metrics, creation time.
+        metadata: training-set size and hash, runtime, the machine (`fingerprint`, None for timings
+            that record none), ridge, fit metrics, creation time.
     """
 
     device: str
@@ -185,6 +187,8 @@ class LearnedPredictor:
                                           and np.isfinite(value) and value > low):
                 raise InputError(f"{where}: metadata: {key} must be a finite number "
                                  f"{'above 0' if low == 0 else 'of at least 0'}, got {value!r}")
+        if not isinstance(metadata.get("fingerprint") or {}, dict):
+            raise InputError(f"{where}: metadata: fingerprint: expected a mapping or null")
         if fingerprint != space.fingerprint:
             raise InputError(f"{where}: predictor is for space {name!r} ({fingerprint}), not {space.name!r} "
                              f"({space.fingerprint}); fit one for this space with `nas latency fit`")
@@ -277,11 +281,12 @@ def fit_predictor(
             docstring); False fits them as measured.
 
     Raises:
-        InputError: fewer than 5 measurements, or an unknown target.
+        InputError: fewer than 5 measurements, timings of two machines, or an unknown target.
     """
     if len(measurements) < 5:
         raise InputError(f"{len(measurements)} measurements: a predictor needs at least 5 "
                          "(profile more archs)")
+    machine = common_fingerprint([m.fingerprint for m in measurements], f"{device} timings")
     pred = LearnedPredictor(device=device, source=source, space=space, precisions=precisions,
                             coef=np.zeros(len(LinearFeatures(space, precisions).names)))
     x = pred.features.matrix([m.arch for m in measurements])
@@ -298,7 +303,7 @@ def fit_predictor(
         "created": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "training_n": len(measurements),
         "training_hash": training_hash(measurements),
-        "runtime": runtimes, "threads": sorted({m.threads for m in measurements}),
+        "runtime": runtimes, "threads": sorted({m.threads for m in measurements}), "fingerprint": machine,
         "ridge": lam, "target": target, "reference_ms": reference,
         "reference_exponent": exponent,
         "train_metrics": accuracy(y, x @ pred.coef),

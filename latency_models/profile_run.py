@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from latency_models.csvio import Measurement, append_measurement, arch_key, resume_keys
+from latency_models.csvio import Measurement, append_measurement, arch_key, check_machine, resume_keys
 from latency_models.devices import Device
 from search_space import Arch, SearchSpace
 
@@ -59,8 +59,14 @@ def run_profile(
     device: Device, space: SearchSpace, archs: list[Arch], out: str | Path, *,
     on_result: Callable[[Measurement], None] | None = None, **options: Any,
 ) -> int:
-    """Measure `archs` on `device`, appending each row to `out` as it is timed; returns the count."""
+    """Measure `archs` on `device`, appending each row to `out` as it is timed; returns the count.
+
+    Before anything is timed, `out` is checked to hold no other machine's timings (`csvio.check_machine`):
+    for a remote device, that asks the agent who it is, so a wrong address or token stops it first.
+    """
     count = 0
+    if archs:
+        check_machine(out, device.fingerprint())
 
     def rows():
         nonlocal count

@@ -18,7 +18,8 @@ def predictor_path(device: str, space: SearchSpace) -> Path:
 
 
 def stored_predictors(device: str) -> list[dict[str, Any]]:
-    """Summaries (path, space, source, metrics) of a device's stored predictors; unreadable files skipped."""
+    """Summaries (path, space, source, size, machine, metrics) of a device's stored predictors; unreadable
+    files skipped."""
     folder = nas_home() / "predictors" / device
     out = []
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
@@ -27,7 +28,8 @@ def stored_predictors(device: str) -> list[dict[str, Any]]:
             meta = data.get("metadata") or {}
             out.append({"path": str(path), "space": data["space"]["name"],
                         "fingerprint": data["space"]["fingerprint"], "source": data["source"],
-                        "training_n": meta.get("training_n"), "metrics": meta.get("heldout_metrics")
+                        "training_n": meta.get("training_n"), "machine": meta.get("fingerprint"),
+                        "metrics": meta.get("heldout_metrics")
                         or meta.get("cv_metrics") or meta.get("train_metrics")})
         except (OSError, ValueError, KeyError, TypeError):
             continue

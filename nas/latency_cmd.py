@@ -8,16 +8,27 @@ from pathlib import Path
 import click
 
 from nas._progress import progress
+from nas.agent_cmd import serve
 
-__all__ = ["devices", "latency"]
+__all__ = ["devices", "latency", "resolve_device"]
 
 _EXISTING = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
-def _device(name: str):
+def resolve_device(name: str | None, device_file: Path | None):
+    """The device of `--device NAME` or `--device-file PATH` (both: they must agree)."""
     from latency_models import get_device
+    from latency_models.devices import device_from_file
+    from search_space.errors import InputError
 
-    return get_device(name)
+    if device_file is None:
+        if name is None:
+            raise click.UsageError("give --device NAME (see `nas devices`) or --device-file PATH")
+        return get_device(name)
+    dev = device_from_file(device_file)
+    if name is not None and name != dev.name:
+        raise InputError(f"--device {name} but {device_file} describes device {dev.name!r}: give one of them")
+    return dev
 
 
 def _space(ref: str):
@@ -41,7 +52,13 @@ def latency() -> None:
     """Measure latencies, fit per-device predictors, and bundle models to time on phones."""
 
 
-_device_opt = click.option("--device", required=True, help="Target device (see `nas devices`).")
+def _device_opt(command):
+    """--device NAME and --device-file PATH (a device a YAML file describes, e.g. a remote one)."""
+    command = click.option("--device-file", type=_EXISTING,
+                           help="A device described in a YAML file (e.g. a remote device and its agent) "
+                                "instead of --device.")(command)
+    return click.option("--device", help="Target device (see `nas devices`).")(command)
+
 _space_opt = click.option("--space", "space_ref", required=True,
                           help="Search space: a YAML path or a built-in name (digits, cifar10, ...).")
 
@@ -56,16 +73,20 @@ _space_opt = click.option("--space", "space_ref", required=True,
               help="Measurements CSV; appended to, archs already in it are skipped.")
 @click.option("--threads", type=click.IntRange(1, 256), help="Intra-op threads (cpu; default 1).")
 @click.option("--repeats", type=click.IntRange(1, 100_000), help="Timed runs per arch (at least).")
-def profile(device: str, space_ref: str, count: int, seed: int, out: Path, threads: int | None,
-            repeats: int | None) -> None:
-    """Time N sampled archs of SPACE on DEVICE (cpu or cuda), appending a row per arch to the CSV --out."""
+def profile(device: str | None, device_file: Path | None, space_ref: str, count: int, seed: int, out: Path,
+            threads: int | None, repeats: int | None) -> None:
+    """Time N sampled archs of SPACE on DEVICE (cpu, cuda, or a remote device through its latency agent),
+    appending a row per arch to the CSV --out."""
+    from latency_models.csvio import check_machine
     from latency_models.profile_run import plan_profile, run_profile
 
-    dev, space = _device(device), _space(space_ref)
+    dev, space = resolve_device(device, device_file), _space(space_ref)
     options = {k: v for k, v in (("threads", threads), ("repeats", repeats)) if v is not None}
     if not dev.measurable:
         dev.measure(space, [])  # raises the InputError that says how to get timings for it
     todo, skipped = plan_profile(dev, space, count, out, seed=seed)
+    if todo:  # another machine's file, a wrong agent address or token: said before anything else
+        check_machine(out, dev.fingerprint())
     if skipped:
         click.echo(f"resuming {out}: {skipped} of {skipped + len(todo)} archs already measured", err=True)
     with progress(len(todo), f"profile {dev.name}") as step:
@@ -90,7 +111,8 @@ def profile(device: str, space_ref: str, count: int, seed: int, out: Path, threa
               help="Predictor file (default: $NAS_HOME/predictors/<device>/<space>-<hash>.json).")
 @click.option("--target", type=click.Choice(["median", "min"]), default="median", show_default=True,
               help="Fit the median latency, or the fastest run (steadier on a busy machine).")
-def fit(device: str, space_ref: str, data: Path, out: Path | None, target: str) -> None:
+def fit(device: str | None, device_file: Path | None, space_ref: str, data: Path, out: Path | None,
+        target: str) -> None:
     """Fit DEVICE's latency predictor for SPACE on measured latencies, and store it.
 
     The predictor (JSON) goes to $NAS_HOME/predictors/<device>/<space>-<hash>.json unless --out
@@ -101,7 +123,7 @@ def fit(device: str, space_ref: str, data: Path, out: Path | None, target: str) 
     """
     from latency_models import read_measurements
 
-    dev, space = _device(device), _space(space_ref)
+    dev, space = resolve_device(device, device_file), _space(space_ref)
     rows = read_measurements(data, space, device=dev.name)
     pred, path = dev.fit(space, rows, out=out, target=target)
     click.echo(f"fitted on {len(rows)} archs; cross-validated: {_metrics_line(pred.metadata['cv_metrics'])}")
@@ -115,7 +137,8 @@ def fit(device: str, space_ref: str, data: Path, out: Path | None, target: str) 
               help="timings.csv of a bundle, filled in on the device (arch_json, latency_ms_median).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Predictor file (default: $NAS_HOME/predictors/<device>/<space>-<hash>.json).")
-def import_timings(device: str, space_ref: str, data: Path, out: Path | None) -> None:
+def import_timings(device: str | None, device_file: Path | None, space_ref: str, data: Path,
+                   out: Path | None) -> None:
     """Fit DEVICE's predictor for SPACE from timings taken on the device (replaces its analytic model).
 
     Written where `nas latency fit` writes: $NAS_HOME/predictors/<device>/<space>-<hash>.json
@@ -127,11 +150,22 @@ def import_timings(device: str, space_ref: str, data: Path, out: Path | None) ->
     from latency_models import read_measurements
     from latency_models.csvio import REQUIRED
 
-    dev, space = _device(device), _space(space_ref)
+    dev, space = resolve_device(device, device_file), _space(space_ref)
     rows = read_measurements(data, space, device=dev.name, required=REQUIRED, skip_unmeasured=True)
     pred, path = dev.fit(space, rows, out=out)
     click.echo(f"imported {len(rows)} timings; cross-validated: {_metrics_line(pred.metadata['cv_metrics'])}")
     click.echo(f"wrote predictor to {path}")
+
+
+def _eval_notice(device: str, pred, space, rows, data: Path) -> str | None:
+    """A cpu predictor fitted on another machine than the timings it is judged on took (than this one,
+    when they record none): one line (`identity.machine_notice`)."""
+    from latency_models.identity import machine_notice
+
+    timed = next((m.fingerprint for m in rows if m.fingerprint), None)
+    if timed is None:
+        return machine_notice(device, pred, space)
+    return machine_notice(device, pred, space, here=timed, here_what=f"the timings in {data} were taken on")
 
 
 @latency.command(name="eval")
@@ -143,15 +177,18 @@ def import_timings(device: str, space_ref: str, data: Path, out: Path | None) ->
 @click.option("--target", type=click.Choice(["median", "min"]), default="median", show_default=True,
               help="Compare with the median latency, or with the fastest run.")
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
-def evaluate(device: str, space_ref: str, data: Path, predictor_file: Path | None, target: str,
-             as_json: bool) -> None:
+def evaluate(device: str | None, device_file: Path | None, space_ref: str, data: Path,
+             predictor_file: Path | None, target: str, as_json: bool) -> None:
     """How well DEVICE's predictor matches held-out measurements: n, MAPE, RMSE, within 5/10%, Kendall tau."""
     from latency_models import LearnedPredictor, accuracy, read_measurements
     from latency_models.predictor import comparable_ms
 
-    dev, space = _device(device), _space(space_ref)
+    dev, space = resolve_device(device, device_file), _space(space_ref)
     rows = read_measurements(data, space, device=dev.name)
     pred = LearnedPredictor.load(predictor_file, space) if predictor_file else dev.predictor(space)
+    notice = _eval_notice(dev.name, pred, space, rows, data)
+    if notice:
+        click.echo(notice, err=True)
     measured, steady = comparable_ms(pred, rows, target)
     metrics = accuracy(measured, pred.predict_ms([m.arch for m in rows]))
     if as_json:
@@ -173,7 +210,8 @@ def evaluate(device: str, space_ref: str, data: Path, predictor_file: Path | Non
               help="A new (or empty) folder for the bundle.")
 @click.option("--format", "formats", default="coreml,onnx", show_default=True,
               help="Comma list of coreml, onnx.")
-def bundle(device: str, space_ref: str, count: int, seed: int, out: Path, formats: str) -> None:
+def bundle(device: str | None, device_file: Path | None, space_ref: str, count: int, seed: int, out: Path,
+           formats: str) -> None:
     """Write N subnets of SPACE as Core ML + ONNX models with a manifest, to time on DEVICE.
 
     The folder --out gets the models, manifest.json, timings.csv (to fill in on the device,
@@ -181,7 +219,7 @@ def bundle(device: str, space_ref: str, count: int, seed: int, out: Path, format
     """
     from latency_models.bundle import write_bundle
 
-    dev, space = _device(device), _space(space_ref)
+    dev, space = resolve_device(device, device_file), _space(space_ref)
     with progress(count, f"bundle {dev.name}") as step:
         result = write_bundle(dev.name, space, count, out, seed=seed,
                               formats=[f.strip() for f in formats.split(",") if f.strip()],
@@ -190,11 +228,18 @@ def bundle(device: str, space_ref: str, count: int, seed: int, out: Path, format
 
 
 def _device_summary(dev, space) -> dict:
+    """What `nas devices` says of a device (of the cpu device's predictors: fitted on this machine?)."""
+    from latency_agent.fingerprint import same_machine
+    from latency_models.identity import cpu_fingerprint
     from latency_models.store import stored_predictors
 
     summary = {"name": dev.name, "source": dev.source, "description": dev.profile.description,
                "precisions": {str(b): t for b, t in sorted(dev.profile.precisions.items(), reverse=True)},
                "predictors": stored_predictors(dev.name)}
+    if dev.remote:
+        summary["agent"] = dev.agent.url
+    for p in summary["predictors"]:
+        p["this_machine"] = same_machine(p["machine"], cpu_fingerprint()) if dev.name == "cpu" else None
     if dev.source == "analytic":
         summary["calibration"] = dev.profile.params.get("calibration_error")
     if space is not None:
@@ -208,38 +253,67 @@ def _device_summary(dev, space) -> dict:
     return summary
 
 
+def _machine_words(p: dict) -> str:
+    from latency_agent.fingerprint import describe
+
+    if not p["machine"]:
+        return "records no machine"
+    elsewhere = " (not this machine)" if p["this_machine"] is False else ""
+    return f"fitted on {describe(p['machine'])}{elsewhere}"
+
+
+def _say_device(r: dict) -> None:
+    imported = sorted({p["space"] for p in r["predictors"] if p["source"] == "imported"})
+    source = ("remote" if "agent" in r else r["source"]) + (f" + imported ({', '.join(imported)})"
+                                                            if imported else "")
+    click.echo(f"{r['name']:<12} {source:<10} {r['description']}")
+    if "agent" in r:
+        click.echo(f"{'':<12} latency agent: {r['agent']}")
+    click.echo(f"{'':<12} bits: " + ", ".join(f"{b} -> {t}" for b, t in r["precisions"].items()))
+    cal = r.get("calibration")
+    if cal:
+        click.echo(f"{'':<12} calibration: {cal['rows']} published latencies, MAPE {_pct(cal['mape'])}, "
+                   f"Kendall tau {cal['kendall_tau']:.2f}")
+    for p in r["predictors"]:
+        m = p.get("metrics") or {}
+        acc = f"within 10% {_pct(m.get('within_10pct'))}, tau {m.get('kendall_tau', float('nan')):.2f}" \
+            if m else "no metrics"
+        click.echo(f"{'':<12} {p['source']} predictor for {p['space']}: {p['training_n']} archs, {acc}; "
+                   f"{_machine_words(p)}")
+    if not r["predictors"] and r["source"] == "measured":
+        click.echo(f"{'':<12} no predictor yet: nas latency profile + nas latency fit")
+    if "for_space" in r:
+        f = r["for_space"]
+        if f["predictor"]:
+            click.echo(f"{'':<12} {f['space']}: {f['predictor']} predictor, {f['smallest_ms']:.3f} ms "
+                       f"(smallest) .. {f['largest_ms']:.3f} ms (largest)")
+        else:
+            click.echo(f"{'':<12} {f['space']}: no predictor")
+
+
 @click.command()
 @click.option("--space", "space_ref", help="Also show each device's predictor and latency range for SPACE.")
+@click.option("--device-file", type=_EXISTING, help="Also list the device a YAML file describes.")
 @click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
-def devices(space_ref: str | None, as_json: bool) -> None:
-    """List the target devices: source (measured / imported / analytic), bit-widths, predictor accuracy."""
+def devices(space_ref: str | None, device_file: Path | None, as_json: bool) -> None:
+    """List the target devices: source (measured / remote / imported / analytic), bit-widths, predictor
+    accuracy, and the machine each predictor was fitted on.
+
+    \b
+    Devices of your own are described in $NAS_HOME/devices/NAME.yaml
+    ($NAS_HOME is ~/.cache/vit-nas unless set).
+    """
     from latency_models import devices as all_devices
+    from latency_models.devices import device_from_file
 
     space = _space(space_ref) if space_ref else None
-    rows = [_device_summary(d, space) for d in all_devices()]
+    listed = all_devices() + ([device_from_file(device_file)] if device_file else [])
+    rows = [_device_summary(d, space) for d in listed]
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
     for r in rows:
-        imported = sorted({p["space"] for p in r["predictors"] if p["source"] == "imported"})
-        source = r["source"] + (f" + imported ({', '.join(imported)})" if imported else "")
-        click.echo(f"{r['name']:<12} {source:<10} {r['description']}")
-        click.echo(f"{'':<12} bits: " + ", ".join(f"{b} -> {t}" for b, t in r["precisions"].items()))
-        cal = r.get("calibration")
-        if cal:
-            click.echo(f"{'':<12} calibration: {cal['rows']} published latencies, MAPE {_pct(cal['mape'])}, "
-                       f"Kendall tau {cal['kendall_tau']:.2f}")
-        for p in r["predictors"]:
-            m = p.get("metrics") or {}
-            acc = f"within 10% {_pct(m.get('within_10pct'))}, tau {m.get('kendall_tau', float('nan')):.2f}" \
-                if m else "no metrics"
-            click.echo(f"{'':<12} {p['source']} predictor for {p['space']}: {p['training_n']} archs, {acc}")
-        if not r["predictors"] and r["source"] == "measured":
-            click.echo(f"{'':<12} no predictor yet: nas latency profile + nas latency fit")
-        if "for_space" in r:
-            f = r["for_space"]
-            if f["predictor"]:
-                click.echo(f"{'':<12} {f['space']}: {f['predictor']} predictor, {f['smallest_ms']:.3f} ms "
-                           f"(smallest) .. {f['largest_ms']:.3f} ms (largest)")
-            else:
-                click.echo(f"{'':<12} {f['space']}: no predictor")
+        _say_device(r)
+
+
+latency.add_command(serve)  # nas latency serve: the agent (nas/agent_cmd.py)

@@ -42,7 +42,7 @@ class _Bars:
         self._label = None
 
 
-def _prepare(device: str, supernet: Path | None, space_ref: str | None):
+def _prepare(device, supernet: Path | None, space_ref: str | None):
     """`prepare_search`, saying on stderr what it trains or times first, with progress."""
     from nas.train_cmd import epoch_info
     from search.prepare import prepare_search
@@ -52,14 +52,16 @@ def _prepare(device: str, supernet: Path | None, space_ref: str | None):
         return prepare_search(
             device, supernet=supernet, space=space_ref, on_note=bars.note,
             on_epoch=lambda record, epochs: bars.step("epochs", epochs, epoch_info(record), every_s=0.0),
-            on_measurement=lambda m, total: bars.step(f"profile {device}", total,
+            on_measurement=lambda m, total: bars.step(f"profile {device.name}", total,
                                                       f"{m.latency_ms_median:.3f} ms"))
     finally:
         bars.close()
 
 
 @click.command()
-@click.option("--device", required=True, help="Target device (see `nas devices`).")
+@click.option("--device", help="Target device (see `nas devices`).")
+@click.option("--device-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A device described in a YAML file (e.g. a remote device and its latency agent).")
 @click.option("--budget", required=True, help="Latency budget: 2ms, 500us, 0.002s.")
 @click.option("--space", "space_ref",
               help="Search space (built-in name or YAML). With --supernet, the checkpoint must be of "
@@ -84,8 +86,9 @@ def _prepare(device: str, supernet: Path | None, space_ref: str | None):
 @click.option("--ray-address", help="Evaluate on this running Ray cluster (`ray start --head`).")
 @click.option("--storage", help="Optuna storage: a journal file path, or an RDB URL such as "
               "sqlite:///study.db (default: OUT/study.journal).")
-def search(device: str, budget: str, space_ref: str | None, supernet: Path | None, strategy: str,
-           population: int, generations: int, seed: int, out: Path | None, resume: bool,
+def search(device: str | None, device_file: Path | None, budget: str, space_ref: str | None,
+           supernet: Path | None, strategy: str, population: int, generations: int, seed: int,
+           out: Path | None, resume: bool,
            workers: int | None, ray_address: str | None, storage: str | None) -> None:
     """Find the most accurate subnet within a latency budget on a device.
 
@@ -101,19 +104,21 @@ def search(device: str, budget: str, space_ref: str | None, supernet: Path | Non
     """
     import optuna
 
-    from latency_models import get_device, parse_duration_ms
+    from latency_models import parse_duration_ms
     from latency_models.duration import format_ms
+    from nas.latency_cmd import resolve_device
     from search.driver import run_search
     from search.settings import SearchSettings
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    get_device(device)
+    dev = resolve_device(device, device_file)
+    device = dev.name
     budget_ms = parse_duration_ms(budget)
     if resume and out is None and storage is None:
         raise click.UsageError("--resume needs the --out (or --storage) of the search to continue")
     settings = SearchSettings(device=device, budget_ms=budget_ms, strategy=strategy, population=population,
                               generations=generations, seed=seed)
-    ready = _prepare(device, supernet, space_ref)
+    ready = _prepare(dev, supernet, space_ref)
     if out is None:
         out = Path("runs") / "search" / f"{device}-{format_ms(budget_ms)}-{time.strftime('%Y%m%d-%H%M%S')}"
     with progress(generations, "search", every_s=5.0) as step:

@@ -19,6 +19,7 @@ from typing import Any
 import optuna
 
 from latency_models import Measurement, Predictor
+from latency_models.identity import machine_notice
 from search.budget import check_budget, latency_range
 from search.evaluator import Evaluator
 from search.finish import search_timings, write_results
@@ -93,7 +94,7 @@ def run_search(
         space: the space of the search (a name or a YAML path), checked against the checkpoint.
         on_generation: told (generation, evaluations so far, best so far) after each generation.
         on_note: told one-line facts worth printing (budget does not bind, where evaluation runs,
-            what is trained or timed first).
+            what is trained or timed first, a `cpu` predictor fitted on another machine).
         on_epoch, on_measurement: progress of training the default supernet and of timing archs
             for a missing predictor (see `prepare_search`).
 
@@ -134,6 +135,9 @@ def _open_session(supernet: Path, settings: SearchSettings, out: Path, predictor
     study = open_study(open_storage(out, storage), sampler, directions, resume,
                        study_fingerprint(settings, sha, space.fingerprint))
     stored_before = len(candidates(study, space, predict))
+    notice = machine_notice(settings.device, predictor, space)
+    if notice:
+        note(notice)
     if not reach.binds(settings.budget_ms):
         note(f"budget {settings.budget_ms:g} ms does not bind on {settings.device}: the slowest arch of "
              f"{space.name} predicts {reach.slowest_ms:.4g} ms; searching the whole space for the most "

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from latency_models import Measurement, Predictor
+from latency_models import Device, Measurement, Predictor
 from search_space import SearchSpace
 
 __all__ = ["PreparedSearch", "prepare_search"]
@@ -24,7 +24,7 @@ class PreparedSearch:
 
 
 def prepare_search(
-    device: str,
+    device: str | Device,
     *,
     supernet: str | Path | None = None,
     space: str | SearchSpace | None = None,
@@ -36,6 +36,8 @@ def prepare_search(
     """The supernet and the predictor of a search on `device`, trained, timed and fitted here if missing.
 
     Args:
+        device: a device name (`get_device`), or a `Device` (e.g. one a user's file describes,
+            `latency_models.devices.device_from_file`).
         supernet: a `supernet.pt` checkpoint (of `space`, when both are given); default: the
             cached default (digits) supernet, trained into `$NAS_HOME/supernets/` on first use
             (`supernet.default_supernet`).
@@ -58,7 +60,7 @@ def prepare_search(
     from supernet.checkpoint import load_checkpoint
     from supernet.default_supernet import default_supernet
 
-    dev = get_device(device)
+    dev = device if isinstance(device, Device) else get_device(device)
     if supernet is None:
         path = default_supernet(space, on_note=on_note, on_epoch=on_epoch)
         data = load_checkpoint(path)

@@ -205,3 +205,53 @@ def test_bundle_into_a_non_empty_folder(tmp_path):
 def test_bundle_unknown_format(tmp_path):
     assert_bad_input(nas("latency", "bundle", "--device", "iphone", "--space", "digits", "--n", "1",
                          "--out", str(tmp_path / "b"), "--format", "tflite"), "tflite")
+
+
+# ---- device identity -----------------------------------------------------------------------------
+
+EPYC = {"cpu": "AMD EPYC 7R13", "isa": ["avx2"], "machine": "x86_64", "runtime": "onnxruntime",
+        "runtime_version": "1.31.1", "providers": ["CPUExecutionProvider"], "threads": 1}
+XEON = {**EPYC, "cpu": "Intel(R) Xeon(R) Platinum 8488C", "isa": ["amx_int8", "avx512f"]}
+
+
+def _timed_on(machine, path, digits):
+    from dataclasses import replace
+
+    rows = fake_measurements(digits, 40, noise=0.02)
+    return append_measurement(path, [replace(m, fingerprint=machine) for m in rows])
+
+
+def test_a_cpu_predictor_of_another_machine_is_said_by_eval_and_devices(digits, tmp_path, monkeypatch):
+    import latency_models.identity
+
+    epyc = _timed_on(EPYC, tmp_path / "epyc.csv", digits)
+    xeon = _timed_on(XEON, tmp_path / "xeon.csv", digits)
+    assert nas("latency", "fit", "--device", "cpu", "--space", "digits", "--data", str(epyc)).exit_code == 0
+    r = nas("latency", "eval", "--device", "cpu", "--space", "digits", "--data", str(epyc))
+    assert r.exit_code == 0 and r.stderr == "", r.stderr  # judged on its own machine's timings
+    r = nas("latency", "eval", "--device", "cpu", "--space", "digits", "--data", str(xeon))
+    assert r.exit_code == 0, r.stderr
+    [line] = r.stderr.splitlines()
+    assert "cpu predictor for digits was fitted on AMD EPYC 7R13" in line and f"timings in {xeon}" in line
+    assert "refit with: nas latency profile --device cpu --space digits" in line
+
+    monkeypatch.setattr(latency_models.identity, "cpu_fingerprint", lambda threads=1: dict(XEON))
+    r = nas("devices")
+    assert r.exit_code == 0, r.stderr
+    assert "measured predictor for digits: 40 archs" in r.stdout and "fitted on AMD EPYC 7R13" in r.stdout
+    assert "(not this machine)" in r.stdout
+    cpu = {d["name"]: d for d in json.loads(nas("devices", "--json").stdout)}["cpu"]
+    assert cpu["predictors"][0]["machine"] == EPYC and cpu["predictors"][0]["this_machine"] is False
+    monkeypatch.setattr(latency_models.identity, "cpu_fingerprint", lambda threads=1: dict(EPYC))
+    assert "(not this machine)" not in nas("devices").stdout
+
+
+def test_profiling_into_a_file_of_another_machine_is_one_line(digits, tmp_path):
+    epyc = _timed_on(EPYC, tmp_path / "epyc.csv", digits)
+    assert_bad_input(nas("latency", "profile", "--device", "cpu", "--space", "digits", "--n", "50",
+                         "--out", str(epyc)), str(epyc), "AMD EPYC 7R13", "another --out")
+
+
+def test_a_device_is_named_by_name_or_file():
+    assert_bad_input(nas("latency", "fit", "--space", "digits", "--data", __file__), "--device",
+                     "--device-file")

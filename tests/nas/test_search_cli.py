@@ -153,3 +153,47 @@ def test_the_strategies_offered_are_the_librarys():
 
     [option] = [p for p in search.params if p.name == "strategy"]
     assert tuple(option.type.choices) == STRATEGIES
+
+
+def test_a_cpu_predictor_fitted_on_another_machine_is_said_in_one_line(checkpoint, tmp_path, monkeypatch):
+    """Fitted on timings of one machine (the fingerprint function says EPYC), searched on another (Xeon):
+    one line says so and how to refit; the search goes on."""
+    from dataclasses import replace
+
+    import latency_models.identity
+    from tests.latency_models.helpers import fake_measurements
+
+    epyc = {"cpu": "AMD EPYC 7R13", "isa": ["avx2"], "machine": "x86_64", "runtime": "onnxruntime",
+            "runtime_version": "1.31.1", "providers": ["CPUExecutionProvider"], "threads": 1}
+    xeon = {**epyc, "cpu": "Intel(R) Xeon(R) Platinum 8488C", "isa": ["amx_int8", "avx512f"]}
+    space = load_space("digits")
+    monkeypatch.setattr(latency_models.identity, "cpu_fingerprint", lambda threads=1: dict(epyc))
+    here = latency_models.identity.cpu_fingerprint()
+    get_device("cpu").fit(space, [replace(m, fingerprint=here) for m in fake_measurements(space, 40)])
+    args = ("search", "--device", "cpu", "--budget", "1s", "--supernet", checkpoint, "--population", 3,
+            "--generations", 1)
+    r = nas(*args, "--out", tmp_path / "here")
+    assert r.exit_code == 0, r.output
+    assert "cpu predictor for digits" not in r.stderr
+    monkeypatch.setattr(latency_models.identity, "cpu_fingerprint", lambda threads=1: dict(xeon))
+    r = nas(*args, "--out", tmp_path / "elsewhere")
+    assert r.exit_code == 0, r.output
+    [line] = [line for line in r.stderr.splitlines() if "cpu predictor for digits" in line]
+    assert "was fitted on AMD EPYC 7R13" in line and "this machine is Intel(R) Xeon(R) Platinum 8488C" in line
+    assert "refit with: nas latency profile --device cpu --space digits" in line
+    assert (tmp_path / "elsewhere" / "best.yaml").is_file()
+
+
+def test_search_on_a_device_of_a_yaml_file(checkpoint, tmp_path):
+    """A remote device with a stored predictor: searched like cpu, its agent not asked."""
+    from latency_models.devices import device_from_file
+    from tests.latency_models.helpers import fake_measurements
+
+    path = tmp_path / "pi.yaml"
+    path.write_text("name: pi\nsource: remote\nurl: http://127.0.0.1:9\ntoken_env: PI_TOKEN\n")
+    space = load_space("digits")
+    device_from_file(path).fit(space, fake_measurements(space, 40, device="pi"))
+    r = nas("search", "--device-file", path, "--budget", "1s", "--supernet", checkpoint, "--population", 3,
+            "--generations", 1, "--out", tmp_path / "run")
+    assert r.exit_code == 0, r.output
+    assert yaml.safe_load((tmp_path / "run" / "best.yaml").read_text())["device"] == "pi"
