@@ -6,8 +6,8 @@ From a `best.yaml` and the supernet it names (checked by sha256), write to a fol
 its 8- and 4-bit blocks on ONNX Runtime's int8 / int4 kernels; identical to the float one
 when no block asks for them), optionally `model.torchscript.pt` and `model.mlpackage`, and
 `report.json`: size, validation and test top-1, predicted latency on the search's device,
-measured latency on this machine's CPU (with `measure`), and how far each ONNX file's
-outputs are from PyTorch's.
+measured latency (with `measure`: on this machine's CPU, or through the latency agent when the
+search's device is remote), and how far each ONNX file's outputs are from PyTorch's.
 """
 
 from __future__ import annotations
@@ -152,14 +152,14 @@ def extract_to_folder(
         "val_top1": split_top1(sub, *splits["val"]), "test_top1": split_top1(sub, *splits["test"]),
         "search": {k: data.get(k) for k in ("device", "budget_ms", "predicted_latency_ms", "accuracy")},
     }
-    device = data.get("device")
-    if isinstance(device, str):
-        predicted = get_device(device).predictor(space).predict_ms([arch])[0]
-        report["predicted_latency_ms"] = {device: float(predicted)}
+    device = get_device(data["device"]) if isinstance(data.get("device"), str) else None
+    if device is not None:
+        predicted = device.predictor(space).predict_ms([arch])[0]
+        report["predicted_latency_ms"] = {device.name: float(predicted)}
     if "onnx" in formats:
         float_model = float_subnet(space, arch, supernet=model) if _has_int_blocks(arch) else None
         files.update(onnx_files(out, space, arch, sub, float_model, splits["val"], report,
-                                measure=measure, note=note))
+                                measure=measure, note=note, device=device))
     elif measure:
         raise InputError("--measure times model.onnx: add onnx to --format")
     if "torchscript" in formats:
@@ -177,12 +177,13 @@ def _has_int_blocks(arch) -> bool:
 
 def onnx_files(out: Path, space, arch, sub, float_model, val: tuple[torch.Tensor, torch.Tensor],
                report: dict[str, Any], *, measure: bool = False,
-               note: Callable[[str], None] | None = None) -> dict[str, Path]:
+               note: Callable[[str], None] | None = None, device=None) -> dict[str, Path]:
     """Write model.float.onnx and model.onnx, and record their distance from PyTorch in `report`.
 
     `sub` is the model to ship; `float_model` the same network at 32 bits everywhere (the graph
     whose 8- and 4-bit blocks go onto ONNX Runtime's integer kernels; None when there are
-    none). With `measure`, model.onnx is timed on this CPU.
+    none). With `measure`, model.onnx is timed on this CPU, or, when `device` (the search's
+    `latency_models.Device`) is remote, the same graph is timed by its latency agent.
     """
     from deploy.export.onnx_export import export_onnx, int_kernel_onnx
     from latency_models import get_device
@@ -200,13 +201,10 @@ def onnx_files(out: Path, space, arch, sub, float_model, val: tuple[torch.Tensor
     else:
         files["onnx"] = write_bytes_atomic(out / "model.onnx", files["onnx_float"].read_bytes())
     report["onnx_vs_pytorch"] = checks
-    if measure:
-        from latency_models.measure_cpu import summary_ms, time_model
-
-        stats = summary_ms(time_model(_load_onnx(files["onnx"])))
-        report["measured_latency_ms"] = {"cpu": stats["median"], "cpu_min": stats["min"],
-                                         "cpu_p90": stats["p90"], "runs": stats["runs"],
-                                         "where": "this machine, ONNX Runtime, 1 thread, batch 1"}
+    if measure and device is not None and device.remote:
+        report["measured_latency_ms"] = _measured_remote(device, space, arch)
+    elif measure:
+        report["measured_latency_ms"] = _measured_here(files["onnx"])
         predicted = report.setdefault("predicted_latency_ms", {})
         if "cpu" not in predicted:
             try:
@@ -214,6 +212,30 @@ def onnx_files(out: Path, space, arch, sub, float_model, val: tuple[torch.Tensor
             except InputError:
                 note("no cpu latency predictor for this space: measured latency only")
     return files
+
+
+def _measured_here(model: Path) -> dict[str, Any]:
+    """report.json's `measured_latency_ms`: model.onnx timed on this CPU (ONNX Runtime, 1 thread)."""
+    from latency_models.identity import cpu_fingerprint
+    from latency_models.measure_cpu import summary_ms, time_model
+
+    stats = summary_ms(time_model(_load_onnx(model)))
+    return {"device": "cpu", "cpu": stats["median"], "cpu_min": stats["min"], "cpu_p90": stats["p90"],
+            "runs": stats["runs"], "where": "this machine, ONNX Runtime, 1 thread, batch 1",
+            "fingerprint": cpu_fingerprint(1)}
+
+
+def _measured_remote(device, space, arch) -> dict[str, Any]:
+    """report.json's `measured_latency_ms`: the arch's graph (as model.onnx, weights aside, which do not
+    change its speed) timed by the remote device's latency agent (`Device.measure`)."""
+    [m] = list(device.measure(space, [arch]))
+    name = device.name
+    fastest = m.latency_ms_min if m.latency_ms_min is not None else m.latency_ms_median
+    threads = f"{m.threads} thread" + ("s" if m.threads != 1 else "")
+    return {"device": name, name: m.latency_ms_median, f"{name}_min": fastest,
+            f"{name}_p90": m.latency_ms_p90, "runs": m.repeats,
+            "where": f"the latency agent at {device.agent.url}, {m.runtime}, {threads}, batch 1",
+            "fingerprint": m.fingerprint}
 
 
 def _load_onnx(path: Path):

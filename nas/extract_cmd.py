@@ -19,7 +19,8 @@ __all__ = ["extract"]
               help="Output folder (default: subnet/ beside BEST_YAML).")
 @click.option("--format", "formats", default="onnx", show_default=True,
               help="Comma list of onnx, torchscript, coreml.")
-@click.option("--measure", is_flag=True, help="Time model.onnx on this machine's CPU (ONNX Runtime).")
+@click.option("--measure", is_flag=True, help="Time model.onnx on this machine's CPU (ONNX Runtime), or, "
+              "when best.yaml's device is remote, its graph on the device through the latency agent.")
 def extract(best_yaml: Path, supernet: Path | None, out: Path | None, formats: str, measure: bool) -> None:
     """Cut the subnet of BEST_YAML out of its supernet, export it, and report its accuracy and latency.
 
@@ -42,8 +43,9 @@ def extract(best_yaml: Path, supernet: Path | None, out: Path | None, formats: s
         click.echo(f"predicted latency on {device}: {ms:.4g} ms")
     if "measured_latency_ms" in r:
         m = r["measured_latency_ms"]
-        click.echo(f"measured on this CPU (ONNX Runtime, 1 thread): median {m['cpu']:.4g} ms, fastest "
-                   f"{m['cpu_min']:.4g} ms")
+        name = m.get("device", "cpu")
+        where = "this CPU (ONNX Runtime, 1 thread)" if name == "cpu" else f"{name} ({m['where']})"
+        click.echo(f"measured on {where}: median {m[name]:.4g} ms, fastest {m[f'{name}_min']:.4g} ms")
     for line in onnx_checks(r):
         click.echo(line)
     click.echo(f"wrote {', '.join(p.name for p in result.files.values())} to {result.out}")

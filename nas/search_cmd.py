@@ -41,6 +41,12 @@ class _Bars:
         self._stack.close()
         self._label = None
 
+    def __enter__(self) -> _Bars:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
 
 def _prepare(device, supernet: Path | None, space_ref: str | None):
     """`prepare_search`, saying on stderr what it trains or times first, with progress."""
@@ -86,10 +92,20 @@ def _prepare(device, supernet: Path | None, space_ref: str | None):
 @click.option("--ray-address", help="Evaluate on this running Ray cluster (`ray start --head`).")
 @click.option("--storage", help="Optuna storage: a journal file path, or an RDB URL such as "
               "sqlite:///study.db (default: OUT/study.journal).")
+@click.option("--verify", type=click.IntRange(0, None), default=0, show_default=True, metavar="K",
+              help="After the search, time the K most accurate feasible candidates on the device itself "
+              "(cpu: here; a remote device: through its latency agent) and choose the most accurate whose "
+              "measured latency fits the budget: the median, or the fastest run when the device's "
+              "predictor was fitted on that (`nas latency fit --target min`). best.yaml and search.json "
+              "then hold predicted and measured latency. If none of the K fits, one line on stderr says "
+              "so and names the fastest; best.yaml keeps the unverified best (verified.fits: false) and "
+              "the exit status is still 0: the search succeeded, check verified.fits in scripts. Only "
+              "devices that can be timed (cpu, cuda, remote); 0: off. With --resume of a finished "
+              "search, verifies it again.")
 def search(device: str | None, device_file: Path | None, budget: str, space_ref: str | None,
            supernet: Path | None, strategy: str, population: int, generations: int, seed: int,
            out: Path | None, resume: bool,
-           workers: int | None, ray_address: str | None, storage: str | None) -> None:
+           workers: int | None, ray_address: str | None, storage: str | None, verify: int) -> None:
     """Find the most accurate subnet within a latency budget on a device.
 
     Writes best.yaml (the chosen arch, for `nas extract`), history.csv (every evaluated
@@ -109,10 +125,13 @@ def search(device: str | None, device_file: Path | None, budget: str, space_ref:
     from nas.latency_cmd import resolve_device
     from search.driver import run_search
     from search.settings import SearchSettings
+    from search.verify import check_verifiable
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     dev = resolve_device(device, device_file)
     device = dev.name
+    if verify:
+        check_verifiable(dev)  # before a supernet is trained or archs are timed
     budget_ms = parse_duration_ms(budget)
     if resume and out is None and storage is None:
         raise click.UsageError("--resume needs the --out (or --storage) of the search to continue")
@@ -121,15 +140,23 @@ def search(device: str | None, device_file: Path | None, budget: str, space_ref:
     ready = _prepare(dev, supernet, space_ref)
     if out is None:
         out = Path("runs") / "search" / f"{device}-{format_ms(budget_ms)}-{time.strftime('%Y%m%d-%H%M%S')}"
-    with progress(generations, "search", every_s=5.0) as step:
+    bars = _Bars()  # the verification's, once the search's is closed
+    with ExitStack() as search_bar, bars:
+        step = search_bar.enter_context(progress(generations, "search", every_s=5.0))
+
         def on_generation(g, evaluations, best):
             step(f"{evaluations} evaluated, best top-1 {best.accuracy:.3f} at {best.latency_ms:.4g} ms"
                  if best else f"{evaluations} evaluated")
 
+        def on_timed(m, total):
+            search_bar.close()
+            bars.step(f"verify on {device}", total, f"{m.latency_ms_median:.4g} ms")
+
         try:
             result = run_search(ready.supernet, settings, out, storage=storage, resume=resume,
                                 workers=workers, ray_address=ray_address, predictor=ready.predictor,
-                                on_generation=on_generation, on_note=lambda text: click.echo(text, err=True))
+                                on_generation=on_generation, on_note=lambda text: click.echo(text, err=True),
+                                verify=verify, device=dev, on_measurement=on_timed)
         except KeyboardInterrupt:
             raise Interrupted("every finished evaluation is stored; continue with " + resume_command(
                 click.get_current_context(), supernet=ready.supernet, out=out, resume=True)) from None
@@ -137,12 +164,34 @@ def search(device: str | None, device_file: Path | None, budget: str, space_ref:
 
 
 def _say_result(result, device: str, budget_ms: float) -> None:
-    best = result.best
+    best, v = result.best, result.verification
+    measured = f", {v.of(best).measured_ms:.4g} ms measured ({v.statistic})" if v is not None else ""
     click.echo(f"best: top-1 {best.candidate.accuracy:.3f} (validation, inherited weights) at "
-               f"{best.candidate.latency_ms:.4g} ms predicted on {device} (budget {budget_ms:g} ms), "
+               f"{best.candidate.latency_ms:.4g} ms predicted{measured} on {device} "
+               f"(budget {budget_ms:g} ms), "
                f"{best.macs / 1e6:.2f} M MACs, {best.params / 1e3:.1f} k params")
+    if v is not None:
+        _say_verification(v)
     resumed = (f" ({result.evaluations - result.resumed_evaluations} in this run, the rest already stored)"
                if result.resumed_evaluations else "")
     click.echo(f"{result.evaluations} archs evaluated{resumed} in {result.timings['search_s']:.1f} s "
                f"({result.timings['candidates_per_s']:.1f}/s, {result.where})")
     click.echo(f"wrote best.yaml, history.csv, pareto.csv, pareto.png, search.json to {result.out}")
+
+
+def _say_verification(v) -> None:
+    """One line per timed finalist, then the verdict."""
+    for i, t in enumerate(v.timed, 1):
+        m = t.measurement
+        fastest = m.latency_ms_min if m.latency_ms_min is not None else m.latency_ms_median
+        click.echo(f"verify {i}/{len(v.timed)}: top-1 {t.row.candidate.accuracy:.3f}, predicted "
+                   f"{t.row.candidate.latency_ms:.4g} ms, measured median {m.latency_ms_median:.4g} / min "
+                   f"{fastest:.4g} / p90 {m.latency_ms_p90:.4g} ms: "
+                   f"{'fits' if t.fits else 'over'} {v.budget_ms:g} ms ({v.statistic})")
+    if v.pick is not None:
+        rank = v.timed.index(v.pick) + 1
+        click.echo(f"verified on {v.device}: candidate {rank} of {len(v.timed)} is the most accurate that "
+                   f"fits when measured ({v.pick.measured_ms:.4g} ms {v.statistic} <= {v.budget_ms:g} ms)")
+    else:
+        click.echo(f"verified on {v.device}: none of the {len(v.timed)} fits when measured; best.yaml "
+                   "keeps the unverified best (verified.fits: false)")

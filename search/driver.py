@@ -11,18 +11,18 @@ study, evaluators), looped (`_search`: `search.loops`) and written (`search.fini
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import optuna
 
-from latency_models import Measurement, Predictor
+from latency_models import Device, Measurement, Predictor, get_device
 from latency_models.identity import machine_notice
 from search.budget import check_budget, latency_range
 from search.evaluator import Evaluator
-from search.finish import search_timings, write_results
+from search.finish import Verifier, search_timings, write_results
 from search.loops import (
     LoopOutcome,
     OnGeneration,
@@ -34,10 +34,12 @@ from search.loops import (
 )
 from search.pool import LocalPool, RayPool
 from search.prepare import prepare_search
-from search.result_files import file_sha256
+from search.result_files import Row, file_sha256
 from search.samplers import GenerationalSampler
 from search.settings import SearchResult, SearchRun, SearchSettings
 from search.storage import open_storage, open_study, study_fingerprint
+from search.verify import Verification, check_verifiable, fitted_statistic, verify_candidates
+from search_space.errors import InputError
 
 __all__ = ["run_search"]
 
@@ -73,6 +75,8 @@ def run_search(
     on_note: Callable[[str], None] | None = None,
     on_epoch: Callable[[dict[str, Any], int], None] | None = None,
     on_measurement: Callable[[Measurement, int], None] | None = None,
+    verify: int = 0,
+    device: Device | None = None,
 ) -> SearchResult:
     """Search a trained supernet for the most accurate subnet within `settings.budget_ms`.
 
@@ -85,8 +89,7 @@ def run_search(
             unless `storage` says otherwise, the Optuna journal `study.journal`.
         storage: an Optuna storage URL (`sqlite:///...`) or a journal file path.
         resume: continue the search stored there (same settings required).
-        workers: evaluate on this many local Ray actors (or, with `ray_address`, cluster actors).
-        ray_address: a running Ray cluster to evaluate on.
+        workers, ray_address: evaluate on this many Ray actors, local or of this running Ray cluster.
         predictor: the latency predictor (default: the device's, `get_device(...).predictor(space)`;
             a measured device without one is timed and fitted first, `ensure_predictor`).
         evaluator: an `Evaluator` of this supernet to use (and whose cache to share, e.g.
@@ -96,14 +99,16 @@ def run_search(
         on_note: told one-line facts worth printing (budget does not bind, where evaluation runs,
             what is trained or timed first, a `cpu` predictor fitted on another machine).
         on_epoch, on_measurement: progress of training the default supernet and of timing archs
-            for a missing predictor (see `prepare_search`).
+            for a missing predictor (see `prepare_search`) or for `verify`.
+        verify, device: time `verify` finalists on `device` (default: `settings.device`'s; checked first)
+            and answer with the most accurate that fits when measured (`search.verify`; 0: off).
 
     Raises:
         InputError: a bad checkpoint, a budget below the fastest arch, a resume that does not match.
     """
-    note = on_note or _quiet
+    note, dev = on_note or _quiet, _device(settings, device, verify)  # a device to verify on first
     if supernet is None or predictor is None:
-        ready = prepare_search(settings.device, supernet=supernet, space=space, predictor=predictor,
+        ready = prepare_search(dev or settings.device, supernet=supernet, space=space, predictor=predictor,
                                on_note=note, on_epoch=on_epoch, on_measurement=on_measurement)
         supernet, predictor = ready.supernet, ready.predictor
     start = time.perf_counter()
@@ -112,7 +117,36 @@ def run_search(
     setup_s = time.perf_counter() - start
     outcome, search_s = _search(session, on_generation)
     timings = search_timings(setup_s, search_s, outcome, session.predict.seconds)
-    return write_results(session.study, session.run, session.predict, timings, outcome)
+    verifier = _verifier(dev, session.run, verify, fitted_statistic(predictor), note, on_measurement)
+    return write_results(session.study, session.run, session.predict, timings, outcome, verifier)
+
+
+def _device(settings: SearchSettings, device: Device | None, verify: int) -> Device | None:
+    """The search's device where it is given or needed (to verify on), checked for `verify`."""
+    if verify < 0:
+        raise InputError(f"verify: {verify} is not a number of candidates (0: off)")
+    if device is not None and device.name != settings.device:
+        raise InputError(f"device {device.name!r} is not the device of the settings, {settings.device!r}")
+    dev = device if device is not None or not verify else get_device(settings.device)
+    if verify:
+        check_verifiable(dev)
+    return dev
+
+
+def _verifier(device: Device | None, run: SearchRun, k: int, statistic: str, note: Callable[[str], None],
+              on_measurement: Callable[[Measurement, int], None] | None) -> Verifier | None:
+    """`verify_candidates` of the run's table, saying when none of the finalists fits (None: k is 0)."""
+    if device is None or not k:
+        return None
+
+    def verify(table: Sequence[Row]) -> Verification:
+        verification = verify_candidates(table, device, run.space, k=k, budget_ms=run.settings.budget_ms,
+                                         statistic=statistic, on_note=note, on_measurement=on_measurement)
+        if not verification.fits:
+            note(verification.none_fits_line())
+        return verification
+
+    return verify
 
 
 def _open_session(supernet: Path, settings: SearchSettings, out: Path, predictor: Predictor,

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import optuna
 
 from search.loops import LoopOutcome, Timed, candidates
 from search.result_files import (
+    Row,
     best_candidate,
     pareto_rows,
     rows,
@@ -21,9 +23,12 @@ from search.result_files import (
     writing_results,
 )
 from search.settings import SearchResult, SearchRun
+from search.verify import Verification
 from search_space.errors import InputError
 
-__all__ = ["search_timings", "summary", "write_results"]
+Verifier = Callable[[Sequence[Row]], Verification]  # the finalists of a table timed on the device
+
+__all__ = ["Verifier", "search_timings", "summary", "write_results"]
 
 
 def search_timings(setup_s: float, search_s: float, outcome: LoopOutcome, prediction_s: float
@@ -38,47 +43,58 @@ def search_timings(setup_s: float, search_s: float, outcome: LoopOutcome, predic
 
 
 def write_results(study: optuna.Study, run: SearchRun, predict: Timed, timings: dict[str, float],
-                  outcome: LoopOutcome) -> SearchResult:
-    """All five files, from everything the study holds, holding the folder while writing them."""
-    with writing_results(run.out):
-        result = _write_tables(study, run, predict, timings, outcome)
-        write_json(result.files["summary"], summary(result, run))
-    return result
+                  outcome: LoopOutcome, verify: Verifier | None = None) -> SearchResult:
+    """All five files, from everything the study holds, holding the folder while writing them.
 
-
-def _write_tables(study: optuna.Study, run: SearchRun, predict: Timed, timings: dict[str, float],
-                  outcome: LoopOutcome) -> SearchResult:
-    """best.yaml, history.csv, pareto.csv and pareto.png; adds `candidates_per_s` and `report_s`
-    to `timings`.
-
-    The candidates this run did not evaluate (resumed, or another run's) are those the study
-    held before it, or, where the loop counts the trials it recorded, all but those.
+    With `verify` (`nas search --verify`), the finalists are timed on the device first, and the
+    files name the most accurate one whose measured latency fits (else the unverified best).
     """
     start = time.perf_counter()
-    settings, space, out = run.settings, run.space, run.out
-    budget = settings.budget_ms
-    found = candidates(study, space, predict)
-    resumed = (run.stored_before if outcome.recorded is None
-               else max(0, len(found) - outcome.recorded))
-    table = rows(space, found, budget)
+    budget = run.settings.budget_ms
+    found = candidates(study, run.space, predict)
+    table = rows(run.space, found, budget)
     best_c = best_candidate(found, budget)
     if best_c is None:
         raise InputError(f"no evaluated arch fits the budget of {budget:g} ms (raise --generations)")
     best = next(r for r in table if r.candidate == best_c)
+    verification = verify(table) if verify is not None else None
+    if verification is not None and verification.pick is not None:
+        best = verification.pick.row
+    with writing_results(run.out):
+        result = _write_tables(run, table, best, timings, outcome, verification, start)
+        write_json(result.files["summary"], summary(result, run))
+    return result
+
+
+def _write_tables(run: SearchRun, table: list[Row], best: Row, timings: dict[str, float],
+                  outcome: LoopOutcome, verification: Verification | None, start: float) -> SearchResult:
+    """best.yaml, history.csv, pareto.csv and pareto.png; adds `candidates_per_s` and `report_s`
+    to `timings` (the report's seconds, from `start`, less the verification's).
+
+    The candidates this run did not evaluate (resumed, or another run's) are those the study
+    held before it, or, where the loop counts the trials it recorded, all but those.
+    """
+    settings, space, out = run.settings, run.space, run.out
+    budget = settings.budget_ms
+    resumed = (run.stored_before if outcome.recorded is None
+               else max(0, len(table) - outcome.recorded))
     search_s = timings["search_s"]
-    timings["candidates_per_s"] = (len(found) - resumed) / search_s if search_s else 0.0
+    timings["candidates_per_s"] = (len(table) - resumed) / search_s if search_s else 0.0
     files = {"best": out / "best.yaml", "history": out / "history.csv", "pareto": out / "pareto.csv",
              "plot": out / "pareto.png", "summary": out / "search.json"}
+    extra = {"strategy": settings.strategy, "seed": settings.seed}
+    if verification is not None:
+        extra.update(verification.best_yaml(best))
     write_best_yaml(files["best"], best, space=space, supernet=run.supernet.resolve(), device=settings.device,
-                    budget_ms=budget, extra={"strategy": settings.strategy, "seed": settings.seed})
+                    budget_ms=budget, extra=extra)
     write_csv(files["history"], table)
     write_csv(files["pareto"], pareto_rows(table))
     label = "random search" if settings.strategy == "random" else f"{settings.strategy} candidates"
     write_pareto_png(files["plot"], table, best, budget_ms=budget, label=label,
                      title=f"{space.name} on {settings.device}, budget {budget:g} ms ({settings.strategy})")
-    timings["report_s"] = time.perf_counter() - start
-    return SearchResult(out, best, run.reach.binds(budget), run.reach, len(found), resumed, timings,
-                        run.where, files)
+    timings["report_s"] = time.perf_counter() - start - (verification.seconds if verification else 0.0)
+    return SearchResult(out, best, run.reach.binds(budget), run.reach, len(table), resumed, timings,
+                        run.where, files, verification)
 
 
 def summary(result: SearchResult, run: SearchRun) -> dict[str, Any]:
@@ -97,5 +113,6 @@ def summary(result: SearchResult, run: SearchRun) -> dict[str, Any]:
         "best": {"arch": best.candidate.arch.to_dict(), "accuracy": best.candidate.accuracy,
                  "predicted_latency_ms": best.candidate.latency_ms, "macs": best.macs,
                  "params": best.params, "trial": best.candidate.number},
+        **({"verify": result.verification.to_dict()} if result.verification is not None else {}),
         "files": {k: str(v) for k, v in result.files.items()},
     }

@@ -26,7 +26,7 @@ from search.samplers import Candidate
 from search_space import SearchSpace
 from search_space.files import remove_stale_temps, write_bytes_atomic, write_text_atomic
 
-__all__ = ["RESULT_FILES", "Row", "best_candidate", "file_sha256", "rows", "space_reference",
+__all__ = ["RESULT_FILES", "Row", "best_candidate", "file_sha256", "ranked", "rows", "space_reference",
            "write_best_yaml", "write_csv", "write_json", "write_pareto_png", "writing_results"]
 
 RESULT_FILES = ("best.yaml", "history.csv", "pareto.csv", "pareto.png", "search.json")
@@ -60,6 +60,10 @@ def rows(space: SearchSpace, candidates: Sequence[Candidate], budget_ms: float) 
     return out
 
 
+def _rank(c: Candidate) -> tuple[float, float, int, str]:
+    return -c.accuracy, c.latency_ms, c.generation, json.dumps(c.arch.to_dict(), sort_keys=True)
+
+
 def best_candidate(candidates: Sequence[Candidate], budget_ms: float) -> Candidate | None:
     """The most accurate candidate within budget; ties go to the faster, then the earlier generation.
 
@@ -67,8 +71,12 @@ def best_candidate(candidates: Sequence[Candidate], budget_ms: float) -> Candida
     resumed run, write the same candidates in another order and must pick the same one.
     """
     feasible = [c for c in candidates if c.latency_ms <= budget_ms]
-    return min(feasible, key=lambda c: (-c.accuracy, c.latency_ms, c.generation,
-                                        json.dumps(c.arch.to_dict(), sort_keys=True))) if feasible else None
+    return min(feasible, key=_rank) if feasible else None
+
+
+def ranked(candidates: Sequence[Candidate], budget_ms: float) -> list[Candidate]:
+    """The candidates within budget, best first (as `best_candidate` ranks them)."""
+    return sorted((c for c in candidates if c.latency_ms <= budget_ms), key=_rank)
 
 
 def pareto_rows(table: Sequence[Row]) -> list[Row]:

@@ -14,6 +14,7 @@ from search_space.errors import InputError
 if TYPE_CHECKING:
     from search.budget import LatencyRange
     from search.result_files import Row
+    from search.verify import Verification
 
 __all__ = ["STRATEGIES", "SearchResult", "SearchRun", "SearchSettings"]
 
@@ -77,7 +78,10 @@ class SearchRun:
 
 @dataclass(frozen=True)
 class SearchResult:
-    """What a search found and where it wrote it."""
+    """What a search found and where it wrote it; `best` is the verified pick when there is one.
+
+    `verification`: the finalists timed on the device (`nas search --verify`), or None.
+    """
 
     out: Path
     best: Row
@@ -88,3 +92,4 @@ class SearchResult:
     timings: dict[str, float]
     where: str
     files: dict[str, Path]
+    verification: Verification | None = None
