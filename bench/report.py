@@ -38,8 +38,36 @@ def _predictor(m: dict) -> dict[str, str]:
     return rows
 
 
+def _remote_latency(m: dict) -> dict[str, str]:
+    where = f"cpu vs its own latency agent (127.0.0.1), {m['space']}, {m['archs']} archs, interleaved groups"
+    over, per_s = m["overhead_s_per_arch"], m["throughput_archs_per_s"]
+    return {
+        f"{where}: median remote / local latency, fastest run / median run (the reference's fastest run)":
+            f"{m['median_ratio_min']:.3f} / {m['median_ratio_median']:.3f} "
+            f"({m['median_reference_ratio']:.3f}); {'same' if m['same_machine'] else 'different'} machine "
+            "fingerprints",
+        f"{where}: seconds per arch beyond the timed runs, local (export, sessions) / through the agent "
+        f"(+ upload, checks)": f"{over['local']:.2f} s / {over['remote']:.2f} s",
+        f"{where}: profiling throughput through the agent, fraction of local (archs/s; groups timed again)":
+            f"{m['throughput_fraction']:.2f} ({per_s['remote']:.3f} vs {per_s['local']:.3f}; "
+            f"{m['retimed']['remote']} vs {m['retimed']['local']})",
+    }
+
+
+def _agent_fuzz(m: dict) -> dict[str, str]:
+    codes = ", ".join(f"{k} {v:,}" for k, v in m["by_status"].items() if k.isdigit() and k != "200")
+    return {
+        "malformed HTTP requests to a latency agent: sent / answered 4xx / 200 / 5xx or not JSON / "
+        "agent crashes": f"{m['requests']:,} / {m['answered_4xx']:,} / {m['answered_200']:,} / "
+                         f"{m['bad_answers']} / {m['agent_crashes']}",
+        "malformed HTTP requests to a latency agent: 4xx by status; slowest answer; /v1/info at the end":
+            f"{codes}; {m['max_response_s']:.2f} s; {'answers' if m['info_answers_at_end'] else 'no answer'}",
+    }
+
+
 # What each benchmark contributes to the README, from its metrics (a result may also carry its own).
-HEADLINES = {"analytic_calibration": _calibration, "latency_predictor": _predictor}
+HEADLINES = {"analytic_calibration": _calibration, "latency_predictor": _predictor,
+             "remote_latency": _remote_latency, "agent_fuzz": _agent_fuzz}
 
 
 def section() -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -23,10 +23,13 @@ from latency_models.remote import Agent, UnknownReferenceError, agent_info, post
 from search_space import Arch, SearchSpace
 from search_space.errors import InputError
 
-__all__ = ["measure_remote", "timing_fields"]
+__all__ = ["AnswerHook", "measure_remote", "timing_fields"]
 
 _LOCAL_FIELDS = ("threads", "group", "seed")  # what the client decides, not the agent
 _BODY_SLACK = 4096  # bytes of JSON around the base64 models
+# Called with the path (`/v1/reference`, `/v1/time`) and the agent's whole answer, its `started` and
+# `finished` (the agent's monotonic seconds around its timing) included: what a benchmark reads.
+AnswerHook = Callable[[str, dict[str, Any]], None]
 
 
 def timing_fields(config: CpuConfig) -> dict[str, Any]:
@@ -47,6 +50,7 @@ class _Run:
     timing: dict[str, Any]
     limits: dict[str, Any]
     reference: str | None = None
+    on_answer: AnswerHook | None = None
 
     @property
     def timeout_s(self) -> float:
@@ -57,6 +61,7 @@ class _Run:
 
     def post_reference(self) -> None:
         answer = post_reference(self.agent, self.reference_model, self.timing, self.timeout_s)
+        self._heard("/v1/reference", answer)
         expected = hashlib.sha256(self.reference_model).hexdigest()
         if answer["reference"] != expected:
             raise InputError(f"the agent at {self.agent.url} named the reference "
@@ -68,10 +73,16 @@ class _Run:
         if self.reference is None:
             self.post_reference()
         try:
-            return post_time(self.agent, str(self.reference), models, self.timing, self.timeout_s)
+            answer = post_time(self.agent, str(self.reference), models, self.timing, self.timeout_s)
         except UnknownReferenceError:  # the agent restarted since: it times the reference again
             self.post_reference()
-            return post_time(self.agent, str(self.reference), models, self.timing, self.timeout_s)
+            answer = post_time(self.agent, str(self.reference), models, self.timing, self.timeout_s)
+        self._heard("/v1/time", answer)
+        return answer
+
+    def _heard(self, path: str, answer: dict[str, Any]) -> None:
+        if self.on_answer is not None:
+            self.on_answer(path, answer)
 
     def parts(self, group: list[tuple[Arch, bytes]]) -> Iterator[list[tuple[Arch, bytes]]]:
         """`group` in requests of at most `max_models` models and `max_body_bytes` bytes."""
@@ -107,13 +118,15 @@ def _measurement(device: str, space: SearchSpace, arch: Arch, result: dict[str, 
 
 
 def measure_remote(device: str, agent: Agent, space: SearchSpace, archs: Sequence[Arch],
-                   config: CpuConfig | None = None, *, supernet=None) -> Iterator[Measurement]:
+                   config: CpuConfig | None = None, *, supernet=None,
+                   on_answer: AnswerHook | None = None) -> Iterator[Measurement]:
     """Time archs on the agent in groups of `config.group`, yielding each row as soon as it is timed.
 
     Args:
         device: the device's name, recorded in every row.
         config: the timing settings (its `threads` are ignored: the agent times with its own).
         supernet: a (trained) `SuperViT` of `space` to extract from; default a seeded random init.
+        on_answer: called with each answer of the agent (`AnswerHook`), before its rows are yielded.
 
     Raises:
         InputError: the agent cannot be reached, refuses the token or a request, or stops answering.
@@ -124,7 +137,7 @@ def measure_remote(device: str, agent: Agent, space: SearchSpace, archs: Sequenc
         return
     info = agent_info(agent)
     reference = _onnx_bytes(space, space.largest(), config, None)
-    run = _Run(agent, reference, timing_fields(config), info["limits"])
+    run = _Run(agent, reference, timing_fields(config), info["limits"], on_answer=on_answer)
     for start in range(0, len(archs), config.group):
         group = [(a, _onnx_bytes(space, a, config, supernet)) for a in archs[start:start + config.group]]
         for part in run.parts(group):

@@ -1,89 +1,26 @@
-"""A real latency agent in a subprocess (127.0.0.1, port 0), a client, and tiny ONNX models (onnx.helper)."""
+"""A real latency agent in a subprocess (127.0.0.1, port 0), a client, and tiny ONNX models (onnx.helper,
+shared with the agent fuzzing benchmark in bench/agent_fuzz_cases.py)."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import http.client
 import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
+from bench.agent_fuzz_cases import BAD_MODELS, FAST, b64, matmul_model, read_all, send_raw
 
 ROOT = Path(__file__).resolve().parents[2]
-# Timing settings small enough for a test: a few runs in two rounds, no re-timing.
-FAST = {"warmup": 1, "warmup_s": 0.0, "repeats": 3, "min_time_s": 0.01, "max_repeats": 50, "rounds": 2,
-        "retries": 0}
 _LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+) \(token in (.+)\)")
 
-__all__ = ["BAD_MODELS", "FAST", "ROOT", "Agent", "b64", "matmul_model", "start_agent"]
-
-
-def matmul_model(n: int = 8, depth: int = 2, *, seed: int = 0, shape: list | None = None, opset: int = 18):
-    """A float ModelProto x (1, n) -> `depth` MatMuls with n x n weights -> y."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    rng = np.random.default_rng(seed)
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, shape or [1, n])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
-    weights = [numpy_helper.from_array(rng.standard_normal((n, n)).astype(np.float32), f"w{i}")
-               for i in range(depth)]
-    names = ["x", *[f"h{i}" for i in range(depth - 1)], "y"]
-    nodes = [helper.make_node("MatMul", [names[i], f"w{i}"], [names[i + 1]]) for i in range(depth)]
-    graph = helper.make_graph(nodes, "matmuls", [x], [y], initializer=weights)
-    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
-
-
-def _custom_domain():
-    from onnx import TensorProto, helper
-
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
-    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])
-    node = helper.make_node("Evil", ["x"], ["y"], domain="com.example")
-    graph = helper.make_graph([node], "custom", [x], [y])
-    opsets = [helper.make_opsetid("", 18), helper.make_opsetid("com.example", 1)]
-    return helper.make_model(graph, opset_imports=opsets)
-
-
-def _external_data():
-    from onnx import TensorProto
-
-    model = matmul_model(4, 1)
-    weight = model.graph.initializer[0]
-    weight.ClearField("raw_data")
-    weight.ClearField("float_data")
-    weight.data_location = TensorProto.EXTERNAL
-    for key, value in (("location", "../../etc/passwd"), ("offset", "0"), ("length", "64")):
-        entry = weight.external_data.add()
-        entry.key, entry.value = key, value
-    return model
-
-
-def _truncated() -> bytes:
-    data = matmul_model(64, 2).SerializeToString()
-    return data[:len(data) // 2]
-
-
-BAD_MODELS = {
-    "not_onnx": lambda: b"this is not a model, it is a sentence",
-    "truncated": _truncated,
-    "custom_domain": _custom_domain,
-    "external_data": _external_data,
-    "input_shape": lambda: matmul_model(4, 1, shape=[1, 10**9]),
-}
-
-
-def b64(model) -> str:
-    data = model if isinstance(model, bytes) else model.SerializeToString()
-    return base64.b64encode(data).decode("ascii")
+__all__ = ["BAD_MODELS", "FAST", "ROOT", "Agent", "b64", "matmul_model", "read_all", "start_agent"]
 
 
 @dataclass
@@ -127,23 +64,10 @@ class Agent:
 
     def raw(self, data: bytes, *, timeout: float = 30, shut: bool = True) -> bytes:
         """What the agent answers to `data` sent as is on a new connection (then half-closed)."""
-        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as sock:
-            with contextlib.suppress(OSError):
-                sock.sendall(data)
-                if shut:
-                    sock.shutdown(socket.SHUT_WR)
-            return read_all(sock)
+        return send_raw(self.port, data, timeout=timeout, shut=shut)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
-
-
-def read_all(sock: socket.socket) -> bytes:
-    chunks = []
-    with contextlib.suppress(OSError):
-        while chunk := sock.recv(1 << 16):
-            chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def agent_env(base: Path) -> dict[str, str]:

@@ -162,6 +162,18 @@ def test_a_forgotten_reference_is_posted_again(box, digits):
     assert len(answer["results"]) == 1 and run.reference != "0" * 64
 
 
+def test_each_answer_of_the_agent_goes_to_the_hook_with_its_timing_span(box, digits):
+    from latency_models.measure_cpu import CpuConfig
+    from latency_models.measure_remote import measure_remote
+
+    heard = []
+    rows = list(measure_remote("box", box.agent, digits, [digits.smallest()], CpuConfig(**QUICK),
+                               on_answer=lambda path, answer: heard.append((path, answer))))
+    assert [path for path, _ in heard] == ["/v1/reference", "/v1/time"] and len(rows) == 1
+    assert all(0 <= answer["finished"] - answer["started"] < 60 for _, answer in heard)
+    assert heard[1][1]["results"][0]["min_ms"] == rows[0].latency_ms_min
+
+
 def test_threads_belong_to_the_agent(box, digits, tmp_path):
     with pytest.raises(InputError, match="--threads"):
         next(iter(box.measure(digits, [digits.smallest()], threads=2)))
