@@ -3,10 +3,12 @@
 Reads `DIR/model.pt` (as `nas extract` wrote it), fine-tunes it on its supernet's training
 data (`supernet.finetune`), by default distilling from the supernet's largest subnet, and
 checkpoints every epoch to `DIR/retrain.pt`. When the run is finished it keeps the extracted
-weights as `DIR/model.inherited.pt` (once: every later retrain starts from them again),
-writes the best epoch's model as `DIR/model.pt` (same format), re-exports `model.float.onnx`
-/ `model.onnx` (and `model.torchscript.pt` when the folder has one) through `nas extract`'s
-own export code, and adds the before/after figures to `DIR/report.json`.
+weights as `DIR/model.inherited.pt` (once: every later retrain starts from them again), and
+`DIR/model.pt` becomes the best epoch's model only when it beats the inherited weights on
+validation top-1 (strictly: a tie keeps the inherited file, byte for byte). It re-exports
+`model.float.onnx` / `model.onnx` (and `model.torchscript.pt`, `model.mlpackage` when the folder
+has them) from the model kept, through `nas extract`'s own export code, and adds the before/after
+figures and which model was kept to `DIR/report.json`.
 """
 
 from __future__ import annotations
@@ -115,6 +117,13 @@ class _Prepared:
     splits: Any
     dataset: str
 
+    def notes(self) -> list[str]:
+        """Warnings about the data: a validation split too small for a fine top-1."""
+        from supernet.accuracy import coarse_split_note
+
+        note = coarse_split_note(len(self.splits.val))
+        return [note] if note else []
+
     def describe(self) -> str:
         by = f"distilling from {self.teacher_info['path']}" if self.teacher_info else "on the labels alone"
         return (f"fine-tuning {self.source} on {self.splits.source} ({len(self.splits.train)} training "
@@ -147,8 +156,12 @@ def retrain_folder(
     stop_after: int | None = None,
     on_start: Callable[[str], None] | None = None,
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> RetrainFolderResult:
     """Fine-tune the subnet in `folder` (a `supernet.finetune.RetrainConfig`; default settings if None).
+
+    `on_start` is told what is fine-tuned on what, then `on_note` of a validation split too small
+    for a fine top-1 (`supernet.accuracy.coarse_split_note`), and `on_epoch` of each epoch's record.
 
     Raises:
         InputError: not an extracted folder, a damaged model.pt, data that is not there, or
@@ -160,6 +173,8 @@ def retrain_folder(
     p = prepare(folder, distill=config.distill, supernet=supernet, data_dir=data_dir)
     if on_start is not None:
         on_start(p.describe())
+    for note in p.notes() if on_note is not None else []:
+        on_note(note)
     result = retrain_subnet(p.sub, p.splits, config, p.folder / "retrain.pt", teacher=p.teacher,
                             source=file_sha256(p.source), resume=resume, stop_after=stop_after,
                             on_epoch=on_epoch)
@@ -170,36 +185,49 @@ def retrain_folder(
                                     "epochs": result.history}, checkpoint=p.folder / "retrain.pt")
 
 
-def finish(p: _Prepared, model, summary: dict[str, Any], *, checkpoint: Path) -> RetrainFolderResult:
-    """Score the inherited and the fine-tuned model, then rewrite the folder (see the module doc)."""
+def _scores(model, splits) -> dict[str, float]:
     from supernet.finetune import subnet_top1
 
-    splits = p.splits
-    before = {f"{name}_top1": subnet_top1(p.sub, split) for name, split in (("val", splits.val),
-                                                                             ("test", splits.test))}
-    after = {f"{name}_top1": subnet_top1(model, split) for name, split in (("val", splits.val),
+    return {f"{name}_top1": subnet_top1(model, split) for name, split in (("val", splits.val),
                                                                            ("test", splits.test))}
-    summary = {**summary, "dataset": p.dataset, "data_source": splits.source, "teacher": p.teacher_info,
-               "inherited": before, "retrained": after}
-    files = _write_folder(p.folder, p.source, p.stored, model, splits, p.report, summary, checkpoint)
+
+
+def finish(p: _Prepared, model, summary: dict[str, Any], *, checkpoint: Path) -> RetrainFolderResult:
+    """Score the inherited and the fine-tuned model, keep the better one on validation (the inherited
+    on a tie) and rewrite the folder (see the module doc)."""
+    before, after = _scores(p.sub, p.splits), _scores(model, p.splits)
+    kept = "retrained" if after["val_top1"] > before["val_top1"] else "inherited"
+    summary = {**summary, "dataset": p.dataset, "data_source": p.splits.source, "teacher": p.teacher_info,
+               "inherited": before, "retrained": after, "kept": kept}
+    files = _write_folder(p, model if kept == "retrained" else None, summary, checkpoint)
     return RetrainFolderResult(p.folder, True, len(summary["epochs"]), p.report, files)
 
 
-def _write_folder(folder: Path, source: Path, stored: dict[str, Any], model, splits,
-                  report: dict[str, Any], summary: dict[str, Any], checkpoint: Path) -> dict[str, Path]:
-    """model.inherited.pt (once), model.pt, the exports that the folder had, report.json."""
+def _write_model(p: _Prepared, model, summary: dict[str, Any]) -> Path:
+    """model.pt: the retrained `model`, or (None) the inherited file again, byte for byte."""
     from supernet import save_subnet
+
+    target = p.folder / "model.pt"
+    if model is None:
+        return target if p.source == target else write_bytes_atomic(target, p.source.read_bytes())
+    extra = {k: v for k, v in p.stored.items() if k not in ("state_dict", "config", "version", "retrain")}
+    extra["retrain"] = {"settings": summary["settings"], "best_epoch": summary["best_epoch"]}
+    return save_subnet(target, model, extra=extra)
+
+
+def _write_folder(p: _Prepared, retrained, summary: dict[str, Any], checkpoint: Path) -> dict[str, Path]:
+    """model.inherited.pt (once), model.pt, the exports that the folder had, report.json."""
     from supernet.data import normalize
 
+    folder, source, splits, report = p.folder, p.source, p.splits, p.report
     files: dict[str, Path] = {"checkpoint": checkpoint}
     inherited = folder / "model.inherited.pt"
     if source != inherited:
         files["inherited"] = write_bytes_atomic(inherited, source.read_bytes())
     else:
         files["inherited"] = inherited
-    extra = {k: v for k, v in stored.items() if k not in ("state_dict", "config", "version", "retrain")}
-    extra["retrain"] = {"settings": summary["settings"], "best_epoch": summary["best_epoch"]}
-    files["model"] = save_subnet(folder / "model.pt", model, extra=extra)
+    files["model"] = _write_model(p, retrained, summary)
+    model = p.sub if retrained is None else retrained
     val = (normalize(splits.val.images, splits.val), splits.val.labels)
     had = set(report.get("files", {})) if isinstance(report.get("files"), dict) else set()
     wants = {fmt for fmt, name in (("onnx", "model.onnx"), ("torchscript", "model.torchscript.pt"),
@@ -212,8 +240,8 @@ def _write_folder(folder: Path, source: Path, stored: dict[str, Any], model, spl
     if "coreml" in wants:
         files["coreml"] = coreml_file(model.spanned_space(), model.arch, folder / "model.mlpackage",
                                       float_model=full_float)
-    report.update(val_top1=summary["retrained"]["val_top1"], test_top1=summary["retrained"]["test_top1"],
-                  retrain=summary)
+    scores = summary[summary["kept"]]
+    report.update(val_top1=scores["val_top1"], test_top1=scores["test_top1"], retrain=summary)
     report["files"] = {**(report.get("files") if isinstance(report.get("files"), dict) else {}),
                        **{k: str(v) for k, v in files.items()}}
     files["report"] = write_text_atomic(folder / "report.json", json.dumps(report, indent=2) + "\n")

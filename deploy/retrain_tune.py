@@ -8,7 +8,8 @@ ones. The first trial is the default settings, and it runs all its epochs (ASHA 
 before its end), so the result is never worse on validation than a plain `nas retrain`. Every
 trial checkpoints to `DIR/tune/trial-<id>.pt` (and continues from it when the experiment is
 restored after a kill); the best trial's best epoch becomes `DIR/model.pt` exactly as a plain
-`nas retrain` would write it. On a cluster, `DIR` must be on storage every node sees.
+`nas retrain` would write it: only when it beats the inherited weights on validation top-1 (a tie
+keeps the inherited file). On a cluster, `DIR` must be on storage every node sees.
 """
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ def tune_retrain(
     data_dir: str | Path | None = None,
     resume: bool = False,
     on_start: Callable[[str], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> RetrainFolderResult:
     """Run `trials` fine-tunes of `folder` on Ray Tune and keep the best one's weights.
 
@@ -103,6 +105,8 @@ def tune_retrain(
             the first trial's and the centre of the searched ranges.
         workers: trials at once on a local Ray (default: one per CPU); `address`: a running cluster.
         resume: restore the experiment in `DIR/tune` after a kill (finished trials are kept).
+        on_start: told what is tuned on what; `on_note`: then of a validation split too small for a
+            fine top-1 (`supernet.accuracy.coarse_split_note`).
 
     Raises:
         KeyboardInterrupt: Ctrl-C stopped the experiment (its state is saved: `resume` continues it).
@@ -121,6 +125,8 @@ def tune_retrain(
     if on_start is not None:
         where = f"cluster {address}" if address else "local Ray"
         on_start(f"{p.describe()}; {trials} trials on Ray Tune ({where})")
+    for note in p.notes() if on_note is not None else []:
+        on_note(note)
     trainable = tune.with_resources(tune.with_parameters(
         _trial, student=p.sub, teacher=p.teacher, splits=p.splits, base=config.to_dict(),
         out=str(storage), source=file_sha256(p.source)), {"cpu": 1})
@@ -167,7 +173,8 @@ def _tuner(trainable, config, storage: Path, *, trials: int, workers: int | None
 
 
 def _keep_best(p, config, results, storage: Path) -> RetrainFolderResult:
-    """The best trial's best epoch as DIR/model.pt, and every trial in the report."""
+    """The best trial's best epoch as DIR/model.pt (if it beats the inherited weights: `finish`), and every
+    trial in the report."""
     from supernet import SubViT
     from supernet.checkpoint import CheckpointError, read_weights_only
 

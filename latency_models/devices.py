@@ -127,7 +127,10 @@ class Device:
         """
         from latency_models.predictor import fit_predictor
         from latency_models.store import predictor_path
+        from search_space.files import check_nas_home
 
+        if out is None:
+            check_nas_home()
         source = "measured" if self.source == "measured" else "imported"
         pred = fit_predictor(self.name, self.profile.precisions, space, measurements, source=source,
                              target=target)

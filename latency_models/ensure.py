@@ -46,14 +46,17 @@ def ensure_predictor(
 
     Raises:
         NoPredictorError: a device this machine cannot time, with no predictor for the space.
+        InputError: one to make, and a `$NAS_HOME` that is not a folder.
     """
     from latency_models.profile_run import plan_profile, run_profile
+    from search_space.files import check_nas_home
 
     dev = get_device(device) if isinstance(device, str) else device
     note = on_note or (lambda _text: None)
     stored = dev.stored_predictor(space)
     if stored is not None or dev.source == "analytic" or not dev.measurable:
         return stored if stored is not None else dev.predictor(space)  # NoPredictorError: say how to fit
+    check_nas_home()  # before any timing: the predictor and its timings go there
     csv = measurements_path(dev, space)
     todo, _ = plan_profile(dev, space, PROFILE_ARCHS if archs is None else archs, csv)
     where = f"the latency agent at {dev.agent.url}" if dev.remote else "this machine"

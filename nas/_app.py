@@ -58,9 +58,13 @@ def resume_command(ctx: click.Context, **values: object) -> str:
     return " ".join(shlex.quote(w) for w in words)
 
 
-def _stopped(cause: BaseException | None) -> str:
+def _stopped(cause: BaseException | None, argv: list[str]) -> str:
+    from search_space.errors import RerunToContinue
+
     if isinstance(cause, Interrupted):
         return f"interrupted: {cause.how_to_resume}"
+    if isinstance(cause, RerunToContinue):
+        return f"interrupted: {cause}; continue with the same command: {shlex.join(['nas', *argv])}"
     return "interrupted" if isinstance(cause, KeyboardInterrupt) else "aborted"
 
 
@@ -108,7 +112,7 @@ class NasGroup(click.Group):
                        f"(see '{where} --help')", err=True)
             code = EXIT_INPUT
         except click.Abort as exc:  # click turns Ctrl-C into Abort, keeping the interrupt as its cause
-            click.echo(f"{where}: {_stopped(exc.__cause__)}", err=True)
+            click.echo(f"{where}: {_stopped(exc.__cause__, argv)}", err=True)
             code = 130
         except click.ClickException as exc:
             click.echo(f"{where}: error: {_one_line(exc.format_message())}", err=True)
@@ -123,7 +127,7 @@ class NasGroup(click.Group):
             else:
                 code = _internal_error(where, exc)
         except KeyboardInterrupt as exc:
-            click.echo(f"{where}: {_stopped(exc)}", err=True)
+            click.echo(f"{where}: {_stopped(exc, argv)}", err=True)
             code = 130
         except Exception as exc:  # noqa: BLE001 - the last line of defence
             code = _internal_error(where, exc)

@@ -13,27 +13,29 @@ __all__ = ["progress"]
 
 
 @contextmanager
-def progress(total: int, label: str, *, every_s: float = 10.0) -> Iterator[Callable[[str], None]]:
-    """Yields `step(info)`, to call once per finished item; output goes to stderr.
+def progress(total: int, label: str, *, every_s: float = 10.0) -> Iterator[Callable[..., None]]:
+    """Yields `step(info="", at=None)`, to call once per finished item; output goes to stderr.
 
-    On a terminal: a click progress bar. Elsewhere (logs, CI): a line per item for the
-    first few, then at most one every `every_s` seconds, and always the last.
+    `at` is the number of the item just finished, for work resumed part-way (a training's epoch
+    41 of 60 shows 41/60); without it the items count from 1. On a terminal: a click progress
+    bar. Elsewhere (logs, CI): a line per item for the first few of this run, then at most one
+    every `every_s` seconds, and always the last.
     """
     if total <= 0:
-        yield lambda info="": None
+        yield lambda info="", at=None: None
         return
     if sys.stderr.isatty():
         with click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True,
                                show_eta=True) as bar:
-            yield lambda info="": bar.update(1)
+            yield lambda info="", at=None: bar.update(1 if at is None else max(at - bar.pos, 0))
         return
-    start, last, done = time.monotonic(), [0.0], [0]
+    start, last, done, lines = time.monotonic(), [0.0], [0], [0]
 
-    def step(info: str = "") -> None:
-        done[0] += 1
+    def step(info: str = "", at: int | None = None) -> None:
+        done[0] = done[0] + 1 if at is None else at
         now = time.monotonic()
-        if done[0] <= 3 or done[0] == total or now - last[0] >= every_s:
-            last[0] = now
+        if lines[0] < 3 or done[0] >= total or now - last[0] >= every_s:
+            last[0], lines[0] = now, lines[0] + 1
             suffix = f"  {info}" if info else ""
             click.echo(f"{label}: {done[0]}/{total} ({100 * done[0] // total}%), {now - start:.0f}s{suffix}",
                        err=True)

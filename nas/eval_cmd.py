@@ -19,10 +19,14 @@ def evaluate(target: Path, data_dir: Path | None, as_json: bool) -> None:
     """Top-1 on the validation and test splits of the data the supernet was trained on."""
     from deploy.evaluate import evaluate_target
     from search_space.files import path_exists
+    from supernet.accuracy import coarse_split_note
 
     if not path_exists(target):
         raise click.UsageError(f"{target}: no such file or folder (an extracted subnet or a best.yaml)")
     result = evaluate_target(target, data_dir=data_dir)
+    note = coarse_split_note(result["val_images"])
+    if note:
+        click.echo(note, err=True)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return

@@ -103,6 +103,14 @@ def profile(device: str | None, device_file: Path | None, space_ref: str, count:
                f"({skipped} already there, {measured + skipped} in all)")
 
 
+def _check_store(out: Path | None) -> None:
+    """No --out: the predictor goes under $NAS_HOME, which must be a folder (said before any reading)."""
+    from search_space.files import check_nas_home
+
+    if out is None:
+        check_nas_home()
+
+
 @latency.command()
 @_device_opt
 @_space_opt
@@ -124,6 +132,7 @@ def fit(device: str | None, device_file: Path | None, space_ref: str, data: Path
     from latency_models import read_measurements
 
     dev, space = resolve_device(device, device_file), _space(space_ref)
+    _check_store(out)
     rows = read_measurements(data, space, device=dev.name)
     pred, path = dev.fit(space, rows, out=out, target=target)
     click.echo(f"fitted on {len(rows)} archs; cross-validated: {_metrics_line(pred.metadata['cv_metrics'])}")
@@ -151,6 +160,7 @@ def import_timings(device: str | None, device_file: Path | None, space_ref: str,
     from latency_models.csvio import REQUIRED
 
     dev, space = resolve_device(device, device_file), _space(space_ref)
+    _check_store(out)
     rows = read_measurements(data, space, device=dev.name, required=REQUIRED, skip_unmeasured=True)
     pred, path = dev.fit(space, rows, out=out)
     click.echo(f"imported {len(rows)} timings; cross-validated: {_metrics_line(pred.metadata['cv_metrics'])}")
@@ -244,13 +254,23 @@ def _device_summary(dev, space) -> dict:
         summary["calibration"] = dev.profile.params.get("calibration_error")
     if space is not None:
         try:
-            pred = dev.predictor(space)
-            summary["for_space"] = {"space": space.name, "predictor": pred.source,
-                                    "largest_ms": float(pred.predict_ms([space.largest()])[0]),
-                                    "smallest_ms": float(pred.predict_ms([space.smallest()])[0])}
+            summary["for_space"] = _for_space(dev.predictor(space), space)
         except Exception as exc:  # noqa: BLE001 - a listing shows why a device cannot predict
             summary["for_space"] = {"space": space.name, "predictor": None, "why": str(exc)}
     return summary
+
+
+def _for_space(pred, space) -> dict:
+    """A predictor's latency range for `space`: `fastest_ms` / `slowest_ms`, the fastest and slowest
+    archs the search reaches (`search.budget.latency_range`, what a budget is checked against), and
+    `smallest_ms` / `largest_ms`, the latencies of the smallest and largest archs (by size, which is
+    not latency order)."""
+    from search.budget import latency_range
+
+    reach = latency_range(space, pred.predict_ms)
+    return {"space": space.name, "predictor": pred.source, "fastest_ms": reach.fastest_ms,
+            "slowest_ms": reach.slowest_ms, "largest_ms": float(pred.predict_ms([space.largest()])[0]),
+            "smallest_ms": float(pred.predict_ms([space.smallest()])[0])}
 
 
 def _machine_words(p: dict) -> str:
@@ -285,16 +305,19 @@ def _say_device(r: dict) -> None:
     if "for_space" in r:
         f = r["for_space"]
         if f["predictor"]:
-            click.echo(f"{'':<12} {f['space']}: {f['predictor']} predictor, {f['smallest_ms']:.3f} ms "
-                       f"(smallest) .. {f['largest_ms']:.3f} ms (largest)")
+            click.echo(f"{'':<12} {f['space']}: {f['predictor']} predictor, {f['fastest_ms']:.3f} ms "
+                       f"(fastest) .. {f['slowest_ms']:.3f} ms (slowest arch found)")
         else:
             click.echo(f"{'':<12} {f['space']}: no predictor")
 
 
 @click.command()
-@click.option("--space", "space_ref", help="Also show each device's predictor and latency range for SPACE.")
+@click.option("--space", "space_ref", help="Also show each device's predictor for SPACE and the latency "
+              "range a search reaches: the fastest and the slowest arch found.")
 @click.option("--device-file", type=_EXISTING, help="Also list the device a YAML file describes.")
-@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON (with --space: fastest_ms / slowest_ms, "
+              "the range a search reaches; smallest_ms / largest_ms, the smallest and largest archs' "
+              "latencies).")
 def devices(space_ref: str | None, device_file: Path | None, as_json: bool) -> None:
     """List the target devices: source (measured / remote / imported / analytic), bit-widths, predictor
     accuracy, and the machine each predictor was fitted on.

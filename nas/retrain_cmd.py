@@ -57,9 +57,9 @@ def retrain(folder: Path, epochs, lr, distill, distill_weight, temperature, batc
         with progress(config.epochs, "epochs", every_s=0.0) as step:
             result = retrain_folder(
                 folder, config, supernet=supernet, data_dir=data_dir, resume=resume,
-                on_start=lambda text: click.echo(text, err=True),
+                on_start=_say, on_note=_say,
                 on_epoch=lambda r: step(f"epoch {r['epoch']}: loss {r['loss']:.3f}, "
-                                        f"val top-1 {r['val_top1']:.3f}"))
+                                        f"val top-1 {r['val_top1']:.3f}", at=r["epoch"]))
     except KeyboardInterrupt:
         import shlex
 
@@ -72,12 +72,16 @@ def retrain(folder: Path, epochs, lr, distill, distill_weight, temperature, batc
     _print(result)
 
 
+def _say(text: str) -> None:
+    click.echo(text, err=True)
+
+
 def _tune(folder, config, trials, workers, ray_address, supernet, data_dir, resume) -> None:
     from deploy.retrain_tune import TUNED, tune_retrain
 
     result = tune_retrain(folder, config, trials=trials, workers=workers, address=ray_address,
                           supernet=supernet, data_dir=data_dir, resume=resume,
-                          on_start=lambda text: click.echo(text, err=True))
+                          on_start=_say, on_note=_say)
     _print(result)
     summary = result.report["retrain"]
     click.echo(f"best of {len(summary['tune']['trials'])} trials: "
@@ -90,6 +94,9 @@ def _print(result) -> None:
     click.echo(f"top-1 validation {before['val_top1']:.3f} -> {after['val_top1']:.3f}, "
                f"test {before['test_top1']:.3f} -> {after['test_top1']:.3f} "
                f"(inherited -> retrained, best epoch {r['best_epoch']} of {len(r['epochs'])})")
+    if r.get("kept") == "inherited":
+        click.echo(f"kept the inherited weights: no epoch beat them on validation "
+                   f"({after['val_top1']:.3f} vs {before['val_top1']:.3f})")
     for line in onnx_checks(result.report):
         click.echo(line)
     click.echo(f"wrote {', '.join(p.name for p in result.files.values())} to {result.folder}")

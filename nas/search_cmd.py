@@ -23,14 +23,14 @@ class _Bars:
     def __init__(self) -> None:
         self._stack = ExitStack()
         self._label: str | None = None
-        self._step: Callable[[str], None] = lambda info: None
+        self._step: Callable[..., None] = lambda info, at=None: None
 
-    def step(self, label: str, total: int, info: str, every_s: float = 10.0) -> None:
+    def step(self, label: str, total: int, info: str, every_s: float = 10.0, at: int | None = None) -> None:
         if label != self._label:
             self.close()
             self._label = label
             self._step = self._stack.enter_context(progress(total, label, every_s=every_s))
-        self._step(info)
+        self._step(info, at=at)
 
     def note(self, text: str) -> None:
         """A line on stderr, after the bar before it (a note ends the work it shows)."""
@@ -57,7 +57,8 @@ def _prepare(device, supernet: Path | None, space_ref: str | None):
     try:
         return prepare_search(
             device, supernet=supernet, space=space_ref, on_note=bars.note,
-            on_epoch=lambda record, epochs: bars.step("epochs", epochs, epoch_info(record), every_s=0.0),
+            on_epoch=lambda record, epochs: bars.step("epochs", epochs, epoch_info(record), every_s=0.0,
+                                                      at=record["epoch"]),
             on_measurement=lambda m, total: bars.step(f"profile {device.name}", total,
                                                       f"{m.latency_ms_median:.3f} ms"))
     finally:

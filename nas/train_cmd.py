@@ -89,8 +89,12 @@ def run_training(config, out: Path, *, resume: bool, num_workers: int | None, ra
     from supernet.train import train_supernet
 
     with progress(config.epochs, "epochs", every_s=0.0) as step:
-        return train_supernet(config, out, resume=resume, on_epoch=lambda record: step(epoch_info(record)),
-                              on_start=lambda text: click.echo(text, err=True))
+        return train_supernet(config, out, resume=resume, on_start=_say, on_note=_say,
+                              on_epoch=lambda record: step(epoch_info(record), at=record["epoch"]))
+
+
+def _say(text: str) -> None:
+    click.echo(text, err=True)
 
 
 def epoch_info(record: dict) -> str:

@@ -40,6 +40,7 @@ from search.settings import SearchResult, SearchRun, SearchSettings
 from search.storage import open_storage, open_study, study_fingerprint
 from search.verify import Verification, check_verifiable, fitted_statistic, verify_candidates
 from search_space.errors import InputError
+from supernet.accuracy import coarse_split_note
 
 __all__ = ["run_search"]
 
@@ -182,6 +183,9 @@ def _open_session(supernet: Path, settings: SearchSettings, out: Path, predictor
         pool = LocalPool(evaluator or AccuracyEvaluator(model, images, labels))
     n_images = int((evaluator.images if evaluator is not None else images).shape[0])
     note(f"evaluating on {n_images} validation images, {pool.where}")
+    coarse = coarse_split_note(n_images)
+    if coarse:
+        note(coarse)
     run = SearchRun(settings=settings, space=space, out=out, supernet=supernet, supernet_sha256=sha,
                     reach=reach, where=pool.where, validation_images=n_images, stored_before=stored_before)
     return _Session(run, study, sampler, predict, pool)

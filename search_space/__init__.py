@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from search_space.arch import BLOCK_FIELDS, Arch, BlockChoice
 from search_space.builtin import builtin_spaces, load_space
-from search_space.errors import ArchError, InputError, SpaceError
+from search_space.errors import ArchError, InputError, RerunToContinue, SpaceError
 from search_space.space import ATTENTION_TYPES, BIT_WIDTHS, InputSpec, SearchSpace
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "BlockChoice",
     "InputError",
     "InputSpec",
+    "RerunToContinue",
     "SearchSpace",
     "SpaceError",
     "builtin_spaces",

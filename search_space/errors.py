@@ -1,8 +1,9 @@
-"""Errors raised for bad user input: the CLI turns these into one line and exit status 2."""
+"""Errors raised for bad user input: the CLI turns these into one line and exit status 2; and
+the Ctrl-C of work that the same command, run again, continues."""
 
 from __future__ import annotations
 
-__all__ = ["ArchError", "InputError", "SpaceError"]
+__all__ = ["ArchError", "InputError", "RerunToContinue", "SpaceError"]
 
 
 class InputError(ValueError):
@@ -15,3 +16,9 @@ class SpaceError(InputError):
 
 class ArchError(InputError):
     """An architecture is malformed or lies outside its space; the message names the field."""
+
+
+class RerunToContinue(KeyboardInterrupt):
+    """Ctrl-C during work whose finished part is saved where the same command, run again, picks it up
+    (the default supernet's training, say); the message says what was done and where it is kept,
+    and the CLI adds the command line to run again."""

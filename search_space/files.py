@@ -7,13 +7,36 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["nas_home", "path_exists", "remove_stale_temps", "write_bytes_atomic", "write_text_atomic"]
+from search_space.errors import InputError
+
+__all__ = ["check_nas_home", "nas_home", "path_exists", "remove_stale_temps", "write_bytes_atomic",
+           "write_text_atomic"]
 
 
 def nas_home() -> Path:
     """The project's home folder (cached supernets, predictors): `$NAS_HOME`, default
     ``~/.cache/vit-nas`` (docs/design.md, Command line)."""
     return Path(os.environ.get("NAS_HOME") or "~/.cache/vit-nas").expanduser()
+
+
+def check_nas_home() -> Path:
+    """`nas_home()`, checked before work that writes under it, so that a misplaced `$NAS_HOME` is said
+    at once rather than at the first write (after an epoch of training, say).
+
+    Raises:
+        InputError: it, or a folder above it, exists and is not a folder.
+    """
+    home = nas_home()
+    for path in (home, *home.parents):
+        if not path_exists(path):
+            continue
+        if path.is_dir():
+            return home
+        which = "$NAS_HOME" if os.environ.get("NAS_HOME") else "the default $NAS_HOME"
+        what = "is a file" if path == home else f"is below {path}, a file"
+        raise InputError(f"{which} {home} {what}, not a folder: set NAS_HOME to a folder (made if missing), "
+                         "or unset it for ~/.cache/vit-nas")
+    return home
 
 
 def path_exists(path: str | Path) -> bool:

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from search_space import SearchSpace, load_space
-from search_space.errors import InputError
-from search_space.files import nas_home
+from search_space.errors import InputError, RerunToContinue
+from search_space.files import check_nas_home
 from supernet.train_config import TrainConfig, preset
 
 __all__ = ["default_config", "default_supernet", "default_supernet_dir"]
@@ -36,10 +36,14 @@ def default_supernet_dir(space: SearchSpace, config: TrainConfig) -> Path:
 
     The folder names both the space and the training settings, so a changed preset trains
     a new supernet instead of reusing one trained with other settings.
+
+    Raises:
+        InputError: `$NAS_HOME` is not a folder (`search_space.files.check_nas_home`), said before
+            any training.
     """
     chosen = {k: v for k, v in config.to_dict().items() if _ADDED_LATER.get(k, ...) != v}
     settings = hashlib.sha256(json.dumps(chosen, sort_keys=True).encode()).hexdigest()[:8]
-    return nas_home() / "supernets" / f"{space.name}-{space.fingerprint}-{settings}"
+    return check_nas_home() / "supernets" / f"{space.name}-{space.fingerprint}-{settings}"
 
 
 def default_supernet(
@@ -57,7 +61,9 @@ def default_supernet(
         on_epoch: told each finished epoch's record (`train_supernet`'s) and the run's epochs.
 
     Raises:
-        InputError: a space other than digits.
+        InputError: a space other than digits; a `$NAS_HOME` that is not a folder.
+        RerunToContinue: Ctrl-C during the training, saying how far it got: the same call again
+            continues it.
     """
     note = on_note or (lambda _text: None)
     wanted = space if isinstance(space, SearchSpace) else load_space(space or DEFAULT_SPACE)
@@ -80,8 +86,29 @@ def default_supernet(
     else:
         note(f"no trained {wanted.name} supernet yet: training the default one into {folder} first "
              f"({config.epochs} epochs, a few minutes on 2 cores; done once, then cached)")
+    _train(config, folder, wanted.name, note, on_epoch)
+    return path
+
+
+def _train(config: TrainConfig, folder: Path, name: str, note: Callable[[str], None],
+           on_epoch: Callable[[dict[str, Any], int], None] | None) -> None:
+    """`train_supernet` into `folder`, resuming what is there; Ctrl-C says that running again continues."""
     from supernet.train import train_supernet
 
-    told = None if on_epoch is None else (lambda record: on_epoch(record, config.epochs))
-    train_supernet(config, folder, resume=path.is_file(), on_epoch=told, on_start=note)
-    return path
+    path, done = folder / "supernet.pt", []
+
+    def told(record: dict[str, Any]) -> None:
+        done.append(record["epoch"])
+        if on_epoch is not None:
+            on_epoch(record, config.epochs)
+
+    try:
+        train_supernet(config, folder, resume=path.is_file(), on_epoch=told, on_start=note)
+    except KeyboardInterrupt:
+        if done:
+            saved = f"after epoch {done[-1]} of {config.epochs}, saved in {path}"
+        elif path.is_file():
+            saved = f"during an epoch; the epochs before it are saved in {path}"
+        else:
+            saved = f"before its first epoch finished (nothing saved yet in {folder})"
+        raise RerunToContinue(f"training the default {name} supernet stopped {saved}") from None

@@ -29,7 +29,7 @@ from search_space import Arch, SearchSpace, load_space
 from search_space.errors import InputError
 from search_space.files import remove_stale_temps, write_text_atomic
 from search_space.seeds import derived_seed
-from supernet.accuracy import top1
+from supernet.accuracy import coarse_split_note, top1
 from supernet.checkpoint import load_checkpoint, save_checkpoint
 from supernet.data import DatasetSplits, Split, iterate_batches
 from supernet.pretrained import load_vit_weights, read_vit_state_dict
@@ -284,6 +284,7 @@ def train_supernet(
     on_step: Callable[[dict[str, Any]], None] | None = None,
     collective: Collective | None = None,
     on_start: Callable[[str], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Train a supernet; write `out/supernet.pt` (every epoch, atomically) and `out/metrics.json`.
 
@@ -293,6 +294,7 @@ def train_supernet(
             to split a long run into jobs; a later `resume=True` call finishes it.
         collective: data-parallel averaging (Ray Train workers); only rank 0 writes files.
         on_start: told, once the data is loaded and checked, what the run trains on.
+        on_note: then told of a validation split too small for a fine top-1 (`coarse_split_note`).
     """
     out = Path(out)
     space = load_space(config.space)
@@ -315,6 +317,8 @@ def train_supernet(
     if on_start is not None:
         on_start(f"training a {space.name} supernet on {splits.source} into {out} "
                  f"(epochs {trainer.epoch + 1}..{end} of {config.epochs}, {config.sampling} sampling)")
+    if on_note is not None and (note := coarse_split_note(len(splits.val))):
+        on_note(note)
     while trainer.epoch < end:
         record = trainer.run_epoch(on_step)
         if writer:

@@ -19,7 +19,7 @@ from search_space import InputError, load_space
 from supernet import load_subnet
 from supernet.checkpoint import save_checkpoint
 from supernet.data import load_dataset, normalize
-from supernet.finetune import RetrainConfig
+from supernet.finetune import RetrainConfig, subnet_top1
 from supernet.quant import quantize_weight
 from supernet.subnet import QuantLinear
 from supernet.supervit import SuperViT
@@ -50,6 +50,30 @@ def folder(extracted, tmp_path):
     return shutil.copytree(extracted, tmp_path / "sub")
 
 
+def _score(monkeypatch, folder, gain: float) -> None:
+    """Top-1 as the test wants it: the real figure for the folder's inherited weights, `gain` more for
+    any other weights (every epoch, and the retrained model)."""
+    import supernet.finetune
+
+    inherited = folder / "model.inherited.pt"
+    reference = load_subnet(inherited if inherited.exists() else folder / "model.pt").state_dict()
+
+    def scored(model, split, batch_size=500):
+        state = model.state_dict()
+        same = all(k in state and torch.equal(state[k], v) for k, v in reference.items())
+        return subnet_top1(model, split, batch_size) + (0.0 if same else gain)
+
+    monkeypatch.setattr(supernet.finetune, "subnet_top1", scored)
+
+
+@pytest.fixture
+def improving(folder, monkeypatch):
+    """A folder whose fine-tune beats the inherited weights on validation (an untrained supernet's
+    subnet does not, in the few steps a test trains)."""
+    _score(monkeypatch, folder, 0.25)
+    return folder
+
+
 def _onnx_logits(path, images):
     import onnxruntime as ort
 
@@ -58,7 +82,8 @@ def _onnx_logits(path, images):
                            for i in range(images.shape[0])])
 
 
-def test_retrain_updates_model_exports_and_report(folder):
+def test_retrain_updates_model_exports_and_report(improving):
+    folder = improving
     original = (folder / "model.pt").read_bytes()
     before = json.loads((folder / "report.json").read_text())
     result = retrain_folder(folder, TINY)
@@ -68,8 +93,9 @@ def test_retrain_updates_model_exports_and_report(folder):
     summary = report["retrain"]
     assert summary["inherited"]["test_top1"] == pytest.approx(before["test_top1"])
     assert summary["inherited"]["val_top1"] == pytest.approx(before["val_top1"])
-    assert report["val_top1"] == summary["retrained"]["val_top1"]
+    assert report["val_top1"] == summary["retrained"]["val_top1"] > summary["inherited"]["val_top1"]
     assert report["test_top1"] == summary["retrained"]["test_top1"]
+    assert summary["kept"] == "retrained"
     assert summary["teacher"]["sha256"] == before["supernet"]["sha256"]
     assert summary["best_epoch"] in (1, 2) and len(summary["epochs"]) == 2
     model, inherited = load_subnet(folder / "model.pt"), load_subnet(folder / "model.inherited.pt")
@@ -100,7 +126,8 @@ def test_quantization_aware_result_exports_within_extracts_bounds(folder):
     assert checks["float"]["top1_agreement"] >= 0.99 and checks["int_kernels"]["top1_agreement"] >= 0.9
 
 
-def test_a_second_retrain_starts_again_from_the_inherited_weights(folder):
+def test_a_second_retrain_starts_again_from_the_inherited_weights(improving):
+    folder = improving
     original = (folder / "model.pt").read_bytes()
     retrain_folder(folder, TINY.replace(epochs=1))
     first = load_subnet(folder / "model.pt").state_dict()
@@ -108,6 +135,50 @@ def test_a_second_retrain_starts_again_from_the_inherited_weights(folder):
     assert (folder / "model.inherited.pt").read_bytes() == original
     second = load_subnet(folder / "model.pt").state_dict()
     assert all(torch.equal(first[k], second[k]) for k in first)
+
+
+@pytest.mark.parametrize("gain", [-0.25, 0.0], ids=["worse", "tie"])
+def test_a_retrain_that_beats_no_epoch_keeps_the_inherited_model(folder, monkeypatch, gain):
+    """No epoch strictly better on validation: model.pt stays the extracted file, the report says so."""
+    original = (folder / "model.pt").read_bytes()
+    _score(monkeypatch, folder, gain)
+    result = retrain_folder(folder, TINY)
+    assert result.finished
+    assert (folder / "model.pt").read_bytes() == original == (folder / "model.inherited.pt").read_bytes()
+    report = json.loads((folder / "report.json").read_text())
+    summary = report["retrain"]
+    assert summary["kept"] == "inherited"
+    assert summary["retrained"]["val_top1"] == pytest.approx(summary["inherited"]["val_top1"] + gain)
+    assert report["val_top1"] == summary["inherited"]["val_top1"]
+    assert report["test_top1"] == summary["inherited"]["test_top1"]
+    model = load_subnet(folder / "model.pt")
+    x = torch.randn(2, 1, 8, 8)
+    with torch.inference_mode(), pytest.warns(DeprecationWarning):
+        traced = torch.jit.load(str(folder / "model.torchscript.pt"))
+    with torch.inference_mode():
+        assert (traced(x[:1]) - model(x[:1])).abs().max() <= 1e-4
+
+
+def test_a_later_retrain_that_beats_no_epoch_puts_the_inherited_model_back(folder, monkeypatch):
+    original = (folder / "model.pt").read_bytes()
+    _score(monkeypatch, folder, 0.25)
+    retrain_folder(folder, TINY.replace(epochs=1))
+    assert (folder / "model.pt").read_bytes() != original
+    _score(monkeypatch, folder, -0.25)
+    retrain_folder(folder, TINY.replace(epochs=1))
+    assert (folder / "model.pt").read_bytes() == original
+    assert json.loads((folder / "report.json").read_text())["retrain"]["kept"] == "inherited"
+
+
+def test_nas_retrain_says_when_it_kept_the_inherited_weights(folder, monkeypatch):
+    _score(monkeypatch, folder, -0.25)
+    r = CliRunner().invoke(main, ["retrain", str(folder), "--epochs", "1", "--limit", "64", "--no-distill"])
+    assert r.exit_code == 0, r.output
+    summary = json.loads((folder / "report.json").read_text())["retrain"]
+    before, after = summary["inherited"]["val_top1"], summary["retrained"]["val_top1"]
+    kept = [line for line in r.stdout.splitlines() if "kept the inherited weights" in line]
+    assert len(kept) == 1 and f"({after:.3f} vs {before:.3f})" in kept[0], r.stdout
+    assert "no epoch beat them on validation" in kept[0]
 
 
 def test_stop_and_resume_finishes_the_run(folder):
@@ -189,11 +260,12 @@ def _coreml_weights(package):
     return b"".join(p.read_bytes() for p in sorted(package.rglob("weight.bin")))
 
 
-def test_retrain_re_exports_the_core_ml_package_from_the_retrained_weights(extracted, tmp_path):
+def test_retrain_re_exports_the_core_ml_package_from_the_retrained_weights(extracted, tmp_path, monkeypatch):
     pytest.importorskip("coremltools")
     from deploy.folder import coreml_file
 
     folder = shutil.copytree(extracted, tmp_path / "sub")
+    _score(monkeypatch, folder, 0.25)
     model = load_subnet(folder / "model.pt")
     coreml_file(model.spanned_space(), model.arch, folder / "model.mlpackage", float_model=model.float_copy())
     inherited = _coreml_weights(folder / "model.mlpackage")

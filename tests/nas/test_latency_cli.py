@@ -109,6 +109,29 @@ def test_devices_json_for_a_space():
     assert 0 < rows["iphone"]["for_space"]["largest_ms"] < 2
 
 
+def test_devices_for_a_space_show_the_range_the_search_reaches():
+    """The fastest and slowest archs the search finds (the smallest by MACs is not the fastest)."""
+    from latency_models import get_device
+    from search.budget import latency_range
+
+    space = load_space("digits")
+    pred = get_device("iphone").predictor(space)
+    reach = latency_range(space, pred.predict_ms)
+    smallest, largest = (float(pred.predict_ms([a])[0]) for a in (space.smallest(), space.largest()))
+    assert round(reach.fastest_ms, 3) < round(smallest, 3) and round(largest, 3) < round(reach.slowest_ms, 3)
+    r = nas("devices", "--space", "digits")
+    assert r.exit_code == 0, r.stderr
+    [line] = [line for line in r.stdout.splitlines() if "(fastest)" in line and "analytic" in line
+              and f"{reach.fastest_ms:.3f} ms" in line]
+    expected = f"{reach.fastest_ms:.3f} ms (fastest) .. {reach.slowest_ms:.3f} ms (slowest arch found)"
+    assert line.endswith(expected), line
+    assert "(smallest)" not in r.stdout
+    rows = {d["name"]: d for d in json.loads(nas("devices", "--space", "digits", "--json").stdout)}
+    found = rows["iphone"]["for_space"]
+    assert (found["fastest_ms"], found["slowest_ms"]) == pytest.approx((reach.fastest_ms, reach.slowest_ms))
+    assert (found["smallest_ms"], found["largest_ms"]) == pytest.approx((smallest, largest))
+
+
 # ---- bad input ------------------------------------------------------------------------------------
 
 

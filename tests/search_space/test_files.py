@@ -135,3 +135,18 @@ def test_rejects_malformed_files(tmp_path, text, error, match):
 def test_missing_file(tmp_path):
     with pytest.raises(InputError, match="no such file"):
         load_arch_file(tmp_path / "missing.yaml")
+
+
+def test_a_nas_home_that_is_not_a_folder_is_refused_in_one_line(tmp_path, monkeypatch):
+    from search_space.files import check_nas_home
+
+    monkeypatch.setenv("NAS_HOME", str(tmp_path / "home"))
+    assert check_nas_home() == tmp_path / "home"  # not there yet: made on the first write
+    (tmp_path / "home").mkdir()
+    assert check_nas_home() == tmp_path / "home"
+    (tmp_path / "file").write_text("")
+    for home in (tmp_path / "file", tmp_path / "file" / "below"):
+        monkeypatch.setenv("NAS_HOME", str(home))
+        with pytest.raises(InputError, match="NAS_HOME") as info:
+            check_nas_home()
+        assert str(tmp_path / "file") in str(info.value) and "\n" not in str(info.value)

@@ -20,3 +20,14 @@ def test_top1_of_no_images_is_zero_and_batch_size_is_checked():
     assert top1(lambda x: x, []) == 0.0
     with pytest.raises(ValueError, match="batch_size"):
         list(tensor_batches(torch.zeros(3, 2), torch.zeros(3), 0))
+
+
+def test_a_validation_split_under_200_images_gets_a_one_line_note():
+    from supernet.accuracy import coarse_split_note
+
+    assert coarse_split_note(143) == "validation split has 143 images: one image is 0.7 points of top-1"
+    assert coarse_split_note(4) == "validation split has 4 images: one image is 25 points of top-1"
+    assert coarse_split_note(1) == "validation split has 1 image: one image is 100 points of top-1"
+    assert coarse_split_note(0) == "validation split has no images: its top-1 is 0 and means nothing"
+    assert coarse_split_note(199) is not None
+    assert coarse_split_note(200) is None and coarse_split_note(10_000) is None
