@@ -178,6 +178,7 @@ def _say_result(result, device: str, budget_ms: float) -> None:
     click.echo(f"{result.evaluations} archs evaluated{resumed} in {result.timings['search_s']:.1f} s "
                f"({result.timings['candidates_per_s']:.1f}/s, {result.where})")
     click.echo(f"wrote best.yaml, history.csv, pareto.csv, pareto.png, search.json to {result.out}")
+    click.echo(f"next: nas extract {result.out / 'best.yaml'}")
 
 
 def _say_verification(v) -> None:

@@ -24,11 +24,25 @@ def _choices(values) -> str:
 @space.command()
 @click.argument("space_ref", metavar="SPACE")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-def show(space_ref: str, as_json: bool) -> None:
-    """Every dimension of SPACE, its number of architectures, and its MACs and params range."""
+@click.option("--yaml", "as_yaml", is_flag=True,
+              help="Print the space's own YAML, to copy and edit (e.g. its num_classes).")
+def show(space_ref: str, as_json: bool, as_yaml: bool) -> None:
+    """Every dimension of SPACE, its number of architectures, and its MACs and params range.
+
+    \b
+    Examples:
+      nas space show digits
+      nas space show imagenet-mobile --yaml > my-space.yaml   # then: nas train --space my-space.yaml
+    """
     from search_space import load_space
 
+    if as_json and as_yaml:
+        raise click.UsageError("--json and --yaml: choose one")
     s = load_space(space_ref)
+    if as_yaml:
+        click.echo(f"# the {s.name} space of vit-nas; edit and pass the file: nas train --space FILE\n"
+                   + s.to_yaml(), nl=False)
+        return
     small, large = s.smallest(), s.largest()
     cs, cl = s.complexity(small), s.complexity(large)
     summary = {

@@ -255,3 +255,16 @@ def test_console_script_bad_input_exit_status():
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
     assert "missing.yaml" in r.stderr
+
+
+def test_space_show_yaml_prints_a_file_that_loads_as_the_same_space(tmp_path):
+    """#26: a user who installed with pip gets a built-in space to copy and edit."""
+    from search_space import load_space
+
+    r = nas("space", "show", "imagenet-mobile", "--yaml")
+    assert r.exit_code == 0, r.output
+    copy = tmp_path / "mine.yaml"
+    copy.write_text(r.output)
+    assert load_space(str(copy)).fingerprint == load_space("imagenet-mobile").fingerprint
+    assert nas("space", "show", "digits", "--yaml", "--json").exit_code == 2
+

@@ -52,6 +52,7 @@ def test_search_writes_a_feasible_best_yaml(checkpoint, reach, tmp_path):
     best = yaml.safe_load((out / "best.yaml").read_text())
     assert best["predicted_latency_ms"] <= best["budget_ms"] == pytest.approx(float(f"{budget:.5f}"))
     assert f"to {out}" in r.stdout and "best: top-1" in r.stdout
+    assert r.stdout.splitlines()[-1] == f"next: nas extract {out / 'best.yaml'}"  # #26: the next step
     for name in ("best.yaml", "history.csv", "pareto.csv", "pareto.png", "search.json", "study.journal"):
         assert (out / name).is_file()
     again = nas("search", "--device", "iphone", "--budget", f"{budget:.5f}ms", "--supernet", checkpoint,
