@@ -38,18 +38,24 @@ class RunningAgent:
         return self.proc.poll() is None
 
 
-def start_agent(folder: Path, *args: str, timeout_s: float = 60) -> RunningAgent:
-    """The agent, listening; `args` go to `serve` (e.g. `--threads 2`)."""
+def agent_env(folder: Path) -> dict[str, str]:
+    """HOME, NAS_HOME and TMPDIR in `folder`, this checkout importable, one thread, no bytecode written."""
     for name in ("home", "nas-home", "tmp"):
         (folder / name).mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "HOME": str(folder / "home"), "NAS_HOME": str(folder / "nas-home"),
-           "TMPDIR": str(folder / "tmp"), "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
-           "PYTHONDONTWRITEBYTECODE": "1"}
-    log = folder / f"agent-{time.monotonic_ns()}.log"
+    return {**os.environ, "HOME": str(folder / "home"), "NAS_HOME": str(folder / "nas-home"),
+            "TMPDIR": str(folder / "tmp"), "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
+            "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def start_agent(folder: Path, *args: str, token_file: Path | None = None, cwd: Path | None = None,
+                log: Path | None = None, timeout_s: float = 60) -> RunningAgent:
+    """The agent, listening; `args` go to `serve` (e.g. `--threads 2`). Also what the tests start."""
+    env = agent_env(folder)
+    log = log or folder / f"agent-{time.monotonic_ns()}.log"
     argv = [sys.executable, "-m", "latency_agent", "serve", "--port", "0", "--token-file",
-            str(folder / "secret" / "token"), *args]
+            str(token_file or folder / "secret" / "token"), *args]
     with open(log, "wb") as err:
-        proc = subprocess.Popen(argv, env=env, cwd=folder, stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen(argv, env=env, cwd=cwd or folder, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:

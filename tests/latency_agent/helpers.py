@@ -3,22 +3,16 @@ shared with the agent fuzzing benchmark in bench/agent_fuzz_cases.py)."""
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
-import os
-import re
-import signal
 import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from bench import _agent as bench_agent
 from bench.agent_fuzz_cases import BAD_MODELS, FAST, b64, matmul_model, read_all, send_raw
 
 ROOT = Path(__file__).resolve().parents[2]
-_LISTENING = re.compile(r"listening on http://127\.0\.0\.1:(\d+) \(token in (.+)\)")
 
 __all__ = ["BAD_MODELS", "FAST", "ROOT", "Agent", "b64", "matmul_model", "read_all", "start_agent"]
 
@@ -72,43 +66,19 @@ class Agent:
 
 def agent_env(base: Path) -> dict[str, str]:
     """HOME, NAS_HOME and TMPDIR in `base`, this checkout importable, one thread, no bytecode written."""
-    env = {k: v for k, v in os.environ.items() if k not in ("NAS_HOME", "TMPDIR")}
-    for name in ("home", "nas-home", "tmp"):
-        (base / name).mkdir(parents=True, exist_ok=True)
-    env.update(HOME=str(base / "home"), NAS_HOME=str(base / "nas-home"), TMPDIR=str(base / "tmp"),
-               PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1", PYTHONDONTWRITEBYTECODE="1")
-    return env
+    return bench_agent.agent_env(base)
 
 
 def start_agent(base: Path, *args: str, token_file: Path | None = None, timeout: float = 60) -> Agent:
     """`python -m latency_agent serve --port 0 ARGS` with its cwd in `base`/cwd; waits until it listens."""
-    cwd, log = base / "cwd", base / "agent.log"
-    cwd.mkdir(parents=True, exist_ok=True)
-    token_file = token_file or base / "secret" / "token"
-    argv = [sys.executable, "-m", "latency_agent", "serve", "--port", "0", "--token-file", str(token_file),
-            *args]
-    with open(log, "wb") as err:
-        proc = subprocess.Popen(argv, env=agent_env(base), cwd=cwd, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = _LISTENING.search(log.read_text(errors="replace"))
-        if found:
-            return Agent(proc, int(found.group(1)), Path(found.group(2)).read_text().strip(), token_file, log)
-        if proc.poll() is not None:
-            raise AssertionError(f"the agent ended (exit {proc.returncode}):\n{log.read_text()}")
-        time.sleep(0.02)
-    proc.kill()
-    raise AssertionError(f"the agent did not listen within {timeout} s:\n{log.read_text()}")
+    (base / "cwd").mkdir(parents=True, exist_ok=True)
+    running = bench_agent.start_agent(base, *args, token_file=token_file, cwd=base / "cwd",
+                                      log=base / "agent.log", timeout_s=timeout)
+    return Agent(running.proc, running.port, running.token, running.token_file, running.log)
 
 
 def stop_agent(agent: Agent, timeout: float = 30) -> int:
     """Ctrl-C (SIGINT) the agent and wait; returns its exit status."""
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(agent.proc.pid, signal.SIGINT)
-    try:
-        return agent.proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        agent.proc.kill()
-        agent.proc.wait()
-        raise AssertionError(f"the agent outlived Ctrl-C by {timeout} s") from None
+    status = bench_agent.stop_agent(agent, timeout)
+    assert status is not None, f"the agent outlived Ctrl-C by {timeout} s"
+    return status
