@@ -9,12 +9,26 @@ from contextlib import contextmanager
 
 import click
 
-__all__ = ["progress"]
+__all__ = ["note_first_line", "progress"]
+
+_NOTE: list[str] = []
+
+
+def note_first_line(text: str) -> None:
+    """End this command's first progress line with `text` (in brackets)."""
+    _NOTE[:] = [text]
+
+
+def _take_note() -> str:
+    return f"[{_NOTE.pop()}]" if _NOTE else ""
 
 
 @contextmanager
 def progress(total: int, label: str, *, every_s: float = 10.0) -> Iterator[Callable[..., None]]:
     """Yields `step(info="", at=None)`, to call once per finished item; output goes to stderr.
+
+    The command's first progress line also ends with the note set by `note_first_line` (the
+    thread choice), or on a terminal that note is a line before the first bar.
 
     `at` is the number of the item just finished, for work resumed part-way (a training's epoch
     41 of 60 shows 41/60); without it the items count from 1. On a terminal: a click progress
@@ -25,6 +39,9 @@ def progress(total: int, label: str, *, every_s: float = 10.0) -> Iterator[Calla
         yield lambda info="", at=None: None
         return
     if sys.stderr.isatty():
+        note = _take_note()
+        if note:
+            click.echo(f"{label}: {note}", err=True)
         with click.progressbar(length=total, label=label, file=sys.stderr, show_pos=True,
                                show_eta=True) as bar:
             yield lambda info="", at=None: bar.update(1 if at is None else max(at - bar.pos, 0))
@@ -36,7 +53,7 @@ def progress(total: int, label: str, *, every_s: float = 10.0) -> Iterator[Calla
         now = time.monotonic()
         if lines[0] < 3 or done[0] >= total or now - last[0] >= every_s:
             last[0], lines[0] = now, lines[0] + 1
-            suffix = f"  {info}" if info else ""
+            suffix = "".join(f"  {t}" for t in (info, _take_note()) if t)
             click.echo(f"{label}: {done[0]}/{total} ({100 * done[0] // total}%), {now - start:.0f}s{suffix}",
                        err=True)
 

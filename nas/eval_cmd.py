@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from nas._threads import threads_option, use_threads
+
 __all__ = ["evaluate"]
 
 
@@ -15,7 +17,8 @@ __all__ = ["evaluate"]
 @click.option("--data-dir", type=click.Path(path_type=Path),
               help="Another copy of the supernet's dataset (same format) to read.")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
-def evaluate(target: Path, data_dir: Path | None, as_json: bool) -> None:
+@threads_option()
+def evaluate(target: Path, data_dir: Path | None, as_json: bool, threads: int | None) -> None:
     """Top-1 on the validation and test splits of the data the supernet was trained on."""
     from deploy.evaluate import evaluate_target
     from search_space.files import path_exists
@@ -23,7 +26,9 @@ def evaluate(target: Path, data_dir: Path | None, as_json: bool) -> None:
 
     if not path_exists(target):
         raise click.UsageError(f"{target}: no such file or folder (an extracted subnet or a best.yaml)")
+    chosen = use_threads(threads)
     result = evaluate_target(target, data_dir=data_dir)
+    click.echo(f"eval: {result['val_images'] + result['test_images']} images, {chosen}", err=True)
     note = coarse_split_note(result["val_images"])
     if note:
         click.echo(note, err=True)

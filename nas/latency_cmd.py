@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from nas._progress import progress
+from nas._threads import use_threads
 from nas.agent_cmd import serve
 
 __all__ = ["devices", "latency", "resolve_device"]
@@ -71,7 +72,10 @@ _space_opt = click.option("--space", "space_ref", required=True,
 @click.option("--seed", type=int, default=0, show_default=True, help="Sampling seed (same seed, same archs).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Measurements CSV; appended to, archs already in it are skipped.")
-@click.option("--threads", type=click.IntRange(1, 256), help="Intra-op threads (cpu; default 1).")
+@click.option("--threads", type=click.IntRange(1, 256),
+              help="ONNX Runtime intra-op threads of the timed runs (cpu; default 1; recorded in each "
+                   "row, part of what is measured). The exports' torch threads follow $NAS_THREADS, "
+                   "else the load.")
 @click.option("--repeats", type=click.IntRange(1, 100_000), help="Timed runs per arch (at least).")
 def profile(device: str | None, device_file: Path | None, space_ref: str, count: int, seed: int, out: Path,
             threads: int | None, repeats: int | None) -> None:
@@ -81,6 +85,7 @@ def profile(device: str | None, device_file: Path | None, space_ref: str, count:
     from latency_models.profile_run import plan_profile, run_profile
 
     dev, space = resolve_device(device, device_file), _space(space_ref)
+    use_threads(None)
     options = {k: v for k, v in (("threads", threads), ("repeats", repeats)) if v is not None}
     if not dev.measurable:
         dev.measure(space, [])  # raises the InputError that says how to get timings for it

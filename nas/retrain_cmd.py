@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from nas._format import onnx_checks
+from nas._threads import threads_option, use_threads
 
 __all__ = ["retrain"]
 
@@ -36,8 +37,9 @@ __all__ = ["retrain"]
                    "(Ray Tune, Optuna TPE, ASHA) and keep the best.")
 @click.option("--workers", type=click.IntRange(1, None), help="With --trials: trials at once on a local Ray.")
 @click.option("--ray-address", help="With --trials: run the trials on this Ray cluster.")
+@threads_option(" With --trials, each trial runs on one thread.")
 def retrain(folder: Path, epochs, lr, distill, distill_weight, temperature, batch_size, supernet, data_dir,
-            limit, seed, resume, trials, workers, ray_address) -> None:
+            limit, seed, resume, trials, workers, ray_address, threads) -> None:
     """Fine-tune the subnet in DIR (written by `nas extract`) and update its model, exports and report."""
     from deploy.retrain import retrain_folder
     from nas._progress import progress
@@ -46,6 +48,7 @@ def retrain(folder: Path, epochs, lr, distill, distill_weight, temperature, batc
     config = RetrainConfig(distill=distill).replace(
         epochs=epochs, lr=lr, distill_weight=distill_weight, temperature=temperature,
         batch_size=batch_size, limit=limit, seed=seed)
+    use_threads(threads)
     if (workers or ray_address) and not trials:
         raise click.UsageError("--workers and --ray-address need --trials")
     if workers and ray_address:

@@ -11,6 +11,7 @@ import click
 
 from nas._app import Interrupted, resume_command
 from nas._progress import progress
+from nas._threads import threads_option, use_threads
 from search.settings import STRATEGIES
 
 __all__ = ["search"]
@@ -103,10 +104,12 @@ def _prepare(device, supernet: Path | None, space_ref: str | None):
               "the exit status is still 0: the search succeeded, check verified.fits in scripts. Only "
               "devices that can be timed (cpu, cuda, remote); 0: off. With --resume of a finished "
               "search, verifies it again.")
+@threads_option()
 def search(device: str | None, device_file: Path | None, budget: str, space_ref: str | None,
            supernet: Path | None, strategy: str, population: int, generations: int, seed: int,
            out: Path | None, resume: bool,
-           workers: int | None, ray_address: str | None, storage: str | None, verify: int) -> None:
+           workers: int | None, ray_address: str | None, storage: str | None, verify: int,
+           threads: int | None) -> None:
     """Find the most accurate subnet within a latency budget on a device.
 
     Writes best.yaml (the chosen arch, for `nas extract`), history.csv (every evaluated
@@ -129,6 +132,7 @@ def search(device: str | None, device_file: Path | None, budget: str, space_ref:
     from search.verify import check_verifiable
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    use_threads(threads)
     dev = resolve_device(device, device_file)
     device = dev.name
     if verify:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from nas._threads import threads_option, use_threads
+
 __all__ = ["epoch_info", "train"]
 
 
@@ -40,8 +42,9 @@ __all__ = ["epoch_info", "train"]
 @click.option("--num-workers", type=click.IntRange(1, None),
               help="Train data-parallel with Ray Train on this many workers.")
 @click.option("--ray-address", help="Join this Ray cluster (with --num-workers).")
+@threads_option()
 def train(space_ref, dataset, data_dir, epochs, batch_size, lr, sampling, grad_projection, seed, limit, out,
-          resume, init_from, torch_device, num_workers, ray_address) -> None:
+          resume, init_from, torch_device, num_workers, ray_address, threads) -> None:
     """Train a supernet; writes OUT/supernet.pt (every epoch) and OUT/metrics.json.
 
     \b
@@ -51,6 +54,7 @@ def train(space_ref, dataset, data_dir, epochs, batch_size, lr, sampling, grad_p
     from supernet.default_supernet import default_supernet_dir
     from supernet.train_config import preset
 
+    use_threads(threads)
     config = preset(dataset or "digits")
     config = config.replace(space=space_ref, data_dir=str(data_dir) if data_dir else None, epochs=epochs,
                             batch_size=batch_size, lr=lr, sampling=sampling, grad_projection=grad_projection,

@@ -14,6 +14,7 @@ import torch
 from search_space import Arch
 from supernet.accuracy import tensor_batches, top1
 from supernet.supervit import SuperViT
+from supernet.threads import poll_threads
 
 __all__ = ["AccuracyEvaluator", "Evaluator"]
 
@@ -53,6 +54,7 @@ class AccuracyEvaluator:
         """Top-1 of `arch` (cached)."""
         key = self.model.space.canonical(arch)
         if key not in self.cache:
+            poll_threads()
             self.cache[key] = self._top1(key)
             self.evaluations += 1
         return self.cache[key]

@@ -39,6 +39,7 @@ from supernet.checkpoint import CheckpointError, read_weights_only
 from supernet.data import DatasetSplits, Split, iterate_batches
 from supernet.quant import quantize_bias, quantize_weight
 from supernet.subnet import QuantLinear, SubViT
+from supernet.threads import poll_threads
 from supernet.train import param_groups, warmup_cosine
 from supernet.train_config import check_settings
 
@@ -233,6 +234,7 @@ class _Run:
                                                    generator=generator, augment=self.splits.augment,
                                                    drop_last=True)):
             losses.append(self.step(x, y))
+            poll_threads()
             if on_step is not None:
                 on_step({"epoch": self.epoch + 1, "step": i + 1, "steps": self.steps_per_epoch,
                          "loss": losses[-1]})

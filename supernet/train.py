@@ -35,6 +35,7 @@ from supernet.data import DatasetSplits, Split, iterate_batches
 from supernet.pretrained import load_vit_weights, read_vit_state_dict
 from supernet.subnet_sampler import SubnetSampler
 from supernet.supervit import SuperViT
+from supernet.threads import poll_threads
 from supernet.train_config import TrainConfig, run_splits
 
 __all__ = ["Collective", "TrainResult", "evaluate", "fixed_eval_archs", "param_groups", "project_conflict",
@@ -247,6 +248,7 @@ class _Trainer:
         for i, (x, y) in enumerate(batches):
             # every rank walks the same batches and takes its shard
             losses.append(self.step(x[rank::world], y[rank::world], self.epoch * self.steps_per_epoch + i))
+            poll_threads()
             if on_step is not None:
                 on_step({"epoch": self.epoch + 1, "step": i + 1, "steps": self.steps_per_epoch,
                          "loss": losses[-1]})

@@ -26,14 +26,15 @@ def nas(*args: object) -> list[str]:
 
 
 def nas_env(tmp_path: Path) -> dict[str, str]:
-    """A private NAS_HOME, no Ray address from outside, this checkout importable, one torch thread.
+    """A private NAS_HOME, no Ray address from outside, this checkout importable, one torch thread
+    (NAS_THREADS too: `nas` would otherwise choose its own count).
 
     One thread: on a small machine shared with other jobs, two OpenMP threads that wait for each
     other make a digits evaluation ten to twenty times slower; one thread keeps the runtime steady.
     """
     env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "NAS_HOME")}
     path = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-    env.update(NAS_HOME=str(tmp_path / "nas-home"), OMP_NUM_THREADS="1", PYTHONPATH=path)
+    env.update(NAS_HOME=str(tmp_path / "nas-home"), OMP_NUM_THREADS="1", NAS_THREADS="1", PYTHONPATH=path)
     return env
 
 

@@ -38,7 +38,7 @@ def start_agent(folder: Path, port: int = 0) -> tuple[subprocess.Popen, str, Pat
     """A latency agent on 127.0.0.1: (its process, its url, its token file). Its log goes to a file."""
     folder.mkdir(parents=True, exist_ok=True)
     token, log = folder / "token", folder / f"agent-{time.monotonic_ns()}.log"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NAS_THREADS": "1", "PYTHONPATH": str(ROOT)}
     with open(log, "w") as fh:
         proc = subprocess.Popen([sys.executable, "-m", "latency_agent", "serve", "--port", str(port),
                                  "--token-file", str(token)], env=env, stdout=subprocess.DEVNULL, stderr=fh,
