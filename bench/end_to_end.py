@@ -130,9 +130,9 @@ def measure(folder: Path) -> dict:
     """Time model.onnx of `folder` again (retraining rewrote it) with `nas extract --measure`'s loop."""
     import onnx
 
-    from latency_models.measure_cpu import summary_ms, time_model
+    from latency_models.measure_cpu import time_model
 
-    return summary_ms(time_model(onnx.load(str(folder / "model.onnx"))))
+    return time_model(onnx.load(str(folder / "model.onnx")))
 
 
 def main() -> None:

@@ -1,19 +1,19 @@
 """The latency agent against the local cpu device: the same archs timed both ways on one machine.
 
 N archs of a space (`sample_archs`, MACs spread evenly) are timed by the `cpu` device
-(`measure_cpu`, in this process) and through a fresh latency agent on 127.0.0.1 (`python -m
-latency_agent serve`, described as a remote device in a YAML file and timed by `measure_remote`),
-with the same `CpuConfig`, the same groups and the same reference (the space's largest arch). The
-two sides take turns group by group (local first in even groups, remote first in odd ones), so a
-slow spell of the machine hits both alike, after an untimed export of every arch (the exporter is
-faster the second time it sees an arch, which would favour the side that goes second). Each
-side's wall time covers what a profile does: the local side exports each group's ONNX graphs
-(`quantized_onnx`), builds the sessions and times them; the remote side exports the same graphs,
-uploads them, and the agent checks them, builds the sessions and times them. Reported: the median
-over archs of remote / local latency (fastest run and median run), each side's seconds per arch
-beyond timing (wall time minus the time spent timing: the agent's own `started`..`finished` span
-of each answer, and locally `SpeedGuard`'s), profiling throughput through the agent as a fraction
-of local, and both fingerprints.
+(`measure_cpu`: exported in this process, timed in its torch-free timing child over a pipe) and
+through a fresh latency agent on 127.0.0.1 (`python -m latency_agent serve`, described as a remote
+device in a YAML file and timed by `measure_remote`), with the same `CpuConfig`, the same groups and
+the same reference (the space's largest arch). The two sides take turns group by group (local first
+in even groups, remote first in odd ones), so a slow spell of the machine hits both alike, after an
+untimed export of every arch (the exporter is faster the second time it sees an arch, which would
+favour the side that goes second). Each side's wall time covers what a profile does: the local side
+exports each group's ONNX graphs (`quantized_onnx`) and hands them to its timing child, which checks
+them, builds the sessions and times them; the remote side exports the same graphs, uploads them over
+HTTP, and the agent does the same. Reported: the median over archs of remote / local latency
+(fastest run and median run), each side's seconds per arch beyond timing (wall time minus the time
+spent timing: the `started`..`finished` span of each answer, of the agent and of the local timing
+child), profiling throughput through the agent as a fraction of local, and both fingerprints.
 
     python bench/remote_latency.py                       # digits, 30 archs, about 4 minutes on 2 cores
     python bench/remote_latency.py --n 4 --group 2 --min-time-s 0.05   # a smoke run (noisy figures)
@@ -29,48 +29,18 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from unittest import mock
 
 from _agent import start_agent, stop_agent
 from _common import write_result  # puts the repository on sys.path
 
-import latency_models.measure_cpu as measure_cpu_module
 from latency_agent.fingerprint import same_machine
-from latency_agent.timing import SpeedGuard
 from latency_models import device_from_file
 from latency_models.measure_cpu import CpuConfig, measure_cpu, ort_session, quantized_onnx
 from latency_models.measure_remote import measure_remote
 from latency_models.profile_run import sample_archs
 from search_space import load_space
 
-
-@dataclasses.dataclass
-class _Clock:
-    """Seconds a side spent timing (reference alone, then each group with it), and its re-timings."""
-
-    timing_s: float = 0.0
-    retimed: int = 0
-
-
-_LOCAL = _Clock()
 _DEFAULT = CpuConfig()
-
-
-class _ClockedGuard(SpeedGuard):
-    """`measure_cpu`'s `SpeedGuard`, noting in `_LOCAL` how long it times: the local side's counterpart
-    of the agent's `started` and `finished`."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        start = time.monotonic()
-        super().__init__(*args, **kwargs)
-        _LOCAL.timing_s += time.monotonic() - start
-
-    def time(self, sessions):
-        start, retimed = time.monotonic(), self.retimed
-        timing = super().time(sessions)
-        _LOCAL.timing_s += time.monotonic() - start
-        _LOCAL.retimed += self.retimed - retimed
-        return timing
 
 
 def _describe_device(folder: Path, url: str, token_file: Path) -> Path:
@@ -130,6 +100,7 @@ def main() -> None:
         quantized_onnx(space, arch, seed=config.seed)
     warmup_s = time.perf_counter() - start
     answers: list[tuple[str, dict]] = []
+    local_answers: list[tuple[str, dict]] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         agent = start_agent(folder / "agent", "--threads", str(args.threads))
@@ -137,8 +108,9 @@ def main() -> None:
             device = device_from_file(_describe_device(folder, agent.url, agent.token_file))
             remote = measure_remote(device.name, device.agent, space, archs, config,
                                     on_answer=lambda path, answer: answers.append((path, answer)))
-            with mock.patch.object(measure_cpu_module, "SpeedGuard", _ClockedGuard):
-                sides = _interleaved(measure_cpu(space, archs, config), remote, sizes)
+            local = measure_cpu(space, archs, config,
+                                on_answer=lambda path, answer: local_answers.append((path, answer)))
+            sides = _interleaved(local, remote, sizes)
         finally:
             status = stop_agent(agent)
     local_rows, remote_rows = sides["local"]["rows"], sides["remote"]["rows"]
@@ -146,7 +118,8 @@ def main() -> None:
             m.arch.describe() for m in remote_rows]:
         raise RuntimeError("the two sides did not time the same archs in the same order")
     wall = {name: sum(sides[name]["wall_s"]) for name in sides}
-    timing = {"local": _LOCAL.timing_s, "remote": sum(a["finished"] - a["started"] for _, a in answers)}
+    timing = {name: sum(a["finished"] - a["started"] for _, a in heard)
+              for name, heard in (("local", local_answers), ("remote", answers))}
     n = len(archs)
     ratio_min = _ratios(local_rows, remote_rows, "latency_ms_min")
     ratio_median = _ratios(local_rows, remote_rows, "latency_ms_median")
@@ -165,7 +138,8 @@ def main() -> None:
         "overhead_s_per_arch": {name: (wall[name] - timing[name]) / n for name in sides},
         "throughput_archs_per_s": {name: n / wall[name] for name in sides},
         "throughput_fraction": wall["local"] / wall["remote"],
-        "retimed": {"local": _LOCAL.retimed, "remote": sum(int(a.get("retimed", 0)) for _, a in answers)},
+        "retimed": {name: sum(int(a.get("retimed", 0)) for _, a in heard)
+                    for name, heard in (("local", local_answers), ("remote", answers))},
         "reference_sha256_matches": any(p == "/v1/reference" and a["reference"] == hashlib.sha256(
             reference).hexdigest() for p, a in answers),
         "fingerprints": {"local": local_fp, "remote": remote_fp},

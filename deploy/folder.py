@@ -217,9 +217,9 @@ def onnx_files(out: Path, space, arch, sub, float_model, val: tuple[torch.Tensor
 def _measured_here(model: Path) -> dict[str, Any]:
     """report.json's `measured_latency_ms`: model.onnx timed on this CPU (ONNX Runtime, 1 thread)."""
     from latency_models.identity import cpu_fingerprint
-    from latency_models.measure_cpu import summary_ms, time_model
+    from latency_models.measure_cpu import time_model
 
-    stats = summary_ms(time_model(_load_onnx(model)))
+    stats = time_model(_load_onnx(model))
     return {"device": "cpu", "cpu": stats["median"], "cpu_min": stats["min"], "cpu_p90": stats["p90"],
             "runs": stats["runs"], "where": "this machine, ONNX Runtime, 1 thread, batch 1",
             "fingerprint": cpu_fingerprint(1)}

@@ -60,6 +60,10 @@ def _parser() -> argparse.ArgumentParser:
         help="Time for a whole request to arrive (default 30).")
     add("--max-timing-s", type=_bounded(float, 1, 86400), default=default.max_timing_s,
         help="Most timing work per request, and longest wait for a turn (default 600).")
+    child = commands.add_parser("child", help="Answer protocol v1 framed on stdin/stdout (the local cpu "
+                                "device's timing process; latency_agent.child).")
+    child.add_argument("--threads", type=_bounded(int, 1, 256), default=1,
+                       help="Intra-op threads (default 1).")
     return parser
 
 
@@ -70,6 +74,10 @@ def _interrupt(signum: int, frame: object) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the agent's command line; returns the exit status."""
     args = _parser().parse_args(argv)
+    if args.command == "child":
+        from latency_agent.child import serve_child
+
+        return serve_child(args.threads)
     try:
         from latency_agent.server import serve
 

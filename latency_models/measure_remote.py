@@ -19,7 +19,7 @@ from typing import Any
 
 from latency_models.csvio import Measurement
 from latency_models.measure_cpu import CpuConfig, quantized_onnx
-from latency_models.remote import Agent, UnknownReferenceError, agent_info, post_reference, post_time
+from latency_models.remote import AgentLink, UnknownReferenceError, agent_info, post_reference, post_time
 from search_space import Arch, SearchSpace
 from search_space.errors import InputError
 
@@ -45,7 +45,7 @@ def _onnx_bytes(space: SearchSpace, arch: Arch, config: CpuConfig, supernet) -> 
 class _Run:
     """One profile's conversation with the agent: the reference it holds, the timing, the limits."""
 
-    agent: Agent
+    agent: AgentLink
     reference_model: bytes
     timing: dict[str, Any]
     limits: dict[str, Any]
@@ -117,7 +117,7 @@ def _measurement(device: str, space: SearchSpace, arch: Arch, result: dict[str, 
     )
 
 
-def measure_remote(device: str, agent: Agent, space: SearchSpace, archs: Sequence[Arch],
+def measure_remote(device: str, agent: AgentLink, space: SearchSpace, archs: Sequence[Arch],
                    config: CpuConfig | None = None, *, supernet=None,
                    on_answer: AnswerHook | None = None) -> Iterator[Measurement]:
     """Time archs on the agent in groups of `config.group`, yielding each row as soon as it is timed.

@@ -22,12 +22,12 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from search_space.errors import InputError
 
-__all__ = ["AGENT", "PROTOCOL", "Agent", "UnknownReferenceError", "agent_info", "check_url", "post_reference",
-           "post_time"]
+__all__ = ["AGENT", "PROTOCOL", "Agent", "AgentLink", "UnknownReferenceError", "agent_info", "check_url",
+           "post_reference", "post_time"]
 
 PROTOCOL = 1
 AGENT = "vit-nas latency agent"
@@ -95,8 +95,28 @@ class Agent:
             raise InputError(f"{self.token_place}: the token must be one word of printable ASCII")
         return token
 
+    def send(self, method: str, path: str, body: bytes | None, timeout_s: float) -> tuple[int, bytes]:
+        """(HTTP status, body) of one request with the token; a connection that fails is an `InputError`."""
+        headers = {"Authorization": f"Bearer {self.token()}", "Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        url = check_url(self.url, "agent url") + path
+        request = urllib.request.Request(url, data=body, headers=headers, method=method)  # noqa: S310 - http(s) only
+        return _send(self, request, timeout_s)
 
-def agent_info(agent: Agent) -> dict[str, Any]:
+
+class AgentLink(Protocol):
+    """What the protocol's client needs of an agent: an HTTP `Agent`, or the local `TimingProcess`."""
+
+    url: str
+
+    @property
+    def token_place(self) -> str: ...
+
+    def send(self, method: str, path: str, body: bytes | None, timeout_s: float) -> tuple[int, bytes]: ...
+
+
+def agent_info(agent: AgentLink) -> dict[str, Any]:
     """`GET /v1/info`: the agent's version, fingerprint, runtime, threads and limits."""
     answer = _call(agent, "GET", "/v1/info", None, INFO_TIMEOUT_S)
     if answer.get("agent") != AGENT or not isinstance(answer.get("fingerprint"), dict):
@@ -106,7 +126,8 @@ def agent_info(agent: Agent) -> dict[str, Any]:
     return answer
 
 
-def post_reference(agent: Agent, model: bytes, timing: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+def post_reference(agent: AgentLink, model: bytes, timing: dict[str, Any], timeout_s: float
+                   ) -> dict[str, Any]:
     """`POST /v1/reference`: have the agent time the reference model; its hash and fastest run (ms)."""
     payload = {"model": _b64(model), "timing": timing}
     answer = _call(agent, "POST", "/v1/reference", payload, timeout_s)
@@ -116,7 +137,7 @@ def post_reference(agent: Agent, model: bytes, timing: dict[str, Any], timeout_s
     return answer
 
 
-def post_time(agent: Agent, reference: str, models: list[bytes], timing: dict[str, Any], timeout_s: float
+def post_time(agent: AgentLink, reference: str, models: list[bytes], timing: dict[str, Any], timeout_s: float
               ) -> dict[str, Any]:
     """`POST /v1/time`: time a group of models beside the reference; one result per model.
 
@@ -143,36 +164,31 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
 
-def _positive(agent: Agent, path: str, answer: dict[str, Any], key: str) -> None:
+def _positive(agent: AgentLink, path: str, answer: dict[str, Any], key: str) -> None:
     value = answer.get(key)
     number = isinstance(value, int | float) and not isinstance(value, bool)
     if not number or not math.isfinite(value) or value <= 0:
         raise _malformed(agent, path, key)
 
 
-def _malformed(agent: Agent, path: str, what: str) -> InputError:
+def _malformed(agent: AgentLink, path: str, what: str) -> InputError:
     return InputError(f"the agent at {agent.url} answered {path} without a valid {what}; is it the same "
                       "vit-nas version as this one?")
 
 
-def _not_an_agent(agent: Agent, path: str, status: int) -> InputError:
+def _not_an_agent(agent: AgentLink, path: str, status: int) -> InputError:
     return InputError(f"{agent.url} is not a vit-nas latency agent (HTTP {status} to {path} without its "
                       f"answer); check the url, and start one with `nas latency serve` on the device")
 
 
-def _call(agent: Agent, method: str, path: str, payload: dict[str, Any] | None, timeout_s: float
+def _call(agent: AgentLink, method: str, path: str, payload: dict[str, Any] | None, timeout_s: float
           ) -> dict[str, Any]:
     """One request, again while the agent answers 5xx; its JSON answer, or an `InputError`."""
-    url = check_url(agent.url, "agent url") + path
     body = None if payload is None else json.dumps(payload).encode("utf-8")
-    headers = {"Authorization": f"Bearer {agent.token()}", "Accept": "application/json"}
-    if body is not None:
-        headers["Content-Type"] = "application/json"
     for attempt in range(BUSY_RETRIES + 1):
         if attempt:
             time.sleep(BUSY_PAUSE_S * 2 ** (attempt - 1))
-        request = urllib.request.Request(url, data=body, headers=headers, method=method)  # noqa: S310 - http(s) only
-        status, data = _send(agent, request, timeout_s)
+        status, data = agent.send(method, path, body, timeout_s)
         if status < 500:
             break
     return _answer(agent, path, status, data)
@@ -207,7 +223,7 @@ def _unreachable(agent: Agent, reason: object, timeout_s: float) -> InputError:
                       "rerun the command to resume")
 
 
-def _answer(agent: Agent, path: str, status: int, data: bytes) -> dict[str, Any]:
+def _answer(agent: AgentLink, path: str, status: int, data: bytes) -> dict[str, Any]:
     try:
         answer = json.loads(data)
     except (ValueError, UnicodeDecodeError):
