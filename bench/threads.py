@@ -10,7 +10,7 @@ of a setting is its median images/s over rounds (each run's median over its epoc
 each setting's images/s, and the automatic choice as a fraction of the best fixed setting, idle
 and contended.
 
-    python bench/threads.py                  # 3 rounds of 6 runs, about 4 minutes on 2 cores
+    python bench/threads.py                  # 3 rounds of 6 runs, about 8 minutes on 2 cores
     python bench/threads.py --rounds 1 --epochs 1   # a smoke run (noisy figures)
 """
 
@@ -89,7 +89,7 @@ def _measure(rounds: int, epochs: int, folder: Path) -> dict[str, dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=2)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         result = _measure(args.rounds, args.epochs, Path(tmp))
