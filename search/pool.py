@@ -62,7 +62,8 @@ class LocalPool(_Pool):
 
     def __init__(self, evaluator: Evaluator) -> None:
         self.evaluator = evaluator
-        self.where = f"in process ({torch.get_num_threads()} torch threads)"
+        threads = torch.get_num_threads()
+        self.where = f"in process ({threads} torch thread{'' if threads == 1 else 's'})"
         self._todo: deque[tuple[Arch, Callable[[Arch], bool] | None]] = deque()
 
     def put(self, archs: Sequence[Arch], *, skip: Callable[[Arch], bool] | None = None) -> None:

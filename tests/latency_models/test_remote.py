@@ -7,17 +7,15 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import signal
 import subprocess
-import sys
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from bench import _agent as bench_agent
 from latency_models import Device, get_device, read_measurements
 from latency_models import remote as remote_client
 from latency_models.csvio import arch_key
@@ -27,32 +25,17 @@ from latency_models.remote import Agent, agent_info
 from latency_models.user_devices import user_device_names
 from search_space import InputError, load_space
 from tests.nas.test_cli import assert_bad_input, nas
-from tests.processes import ROOT, finish, nas_env, run, start, wait_for
+from tests.processes import finish, nas_env, run, start, wait_for
 from tests.processes import nas as nas_argv
 
 # Tiny timing settings (`CpuConfig` fields): the agent times each arch for a few milliseconds.
 QUICK = {"warmup": 1, "warmup_s": 0.0, "repeats": 3, "min_time_s": 0.01, "rounds": 2, "retries": 0}
 
 
-def start_agent(folder: Path, port: int = 0) -> tuple[subprocess.Popen, str, Path]:
-    """A latency agent on 127.0.0.1: (its process, its url, its token file). Its log goes to a file."""
-    folder.mkdir(parents=True, exist_ok=True)
-    token, log = folder / "token", folder / f"agent-{time.monotonic_ns()}.log"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "NAS_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    with open(log, "w") as fh:
-        proc = subprocess.Popen([sys.executable, "-m", "latency_agent", "serve", "--port", str(port),
-                                 "--token-file", str(token)], env=env, stdout=subprocess.DEVNULL, stderr=fh,
-                                start_new_session=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        found = re.search(r"listening on (http://\S+)", log.read_text())
-        if found:
-            return proc, found.group(1), token
-        if proc.poll() is not None:
-            raise AssertionError(f"the agent exited ({proc.returncode}): {log.read_text()}")
-        time.sleep(0.05)
-    proc.kill()
-    raise AssertionError(f"the agent did not start: {log.read_text()}")
+def start_agent(folder: Path) -> tuple[subprocess.Popen, str, Path]:
+    """A latency agent on 127.0.0.1 (`bench/_agent.py`, the one starter): its process, url, token file."""
+    started = bench_agent.start_agent(folder)
+    return started.proc, started.url, started.token_file
 
 
 def kill(proc: subprocess.Popen) -> None:
