@@ -17,7 +17,7 @@ _DEFAULT = Limits()
 @click.option("--port", type=click.IntRange(0, 65535), default=DEFAULT_PORT, show_default=True,
               help="Port (0: any free port, printed at start).")
 @click.option("--token-file", type=click.Path(dir_okay=False), default=None,
-              help="The access token's file (default $NAS_HOME/agent/token; made on the first start, 0600).")
+              help="The access token's file (default: $NAS_HOME/agent/token; made on the first start, 0600).")
 @click.option("--runtime", type=click.Choice(RUNTIMES), default="onnxruntime", show_default=True,
               help="Runtime to time with.")
 @click.option("--threads", type=click.IntRange(1, 256), default=1, show_default=True,
@@ -34,6 +34,11 @@ def serve(host: str, port: int, token_file: str | None, runtime: str, threads: i
 
     Every request needs the token in the token file. The agent also runs without torch or the
     rest of vit-nas: `python -m latency_agent serve` with numpy, onnxruntime and onnx installed.
+
+    \b
+    Examples:
+      nas latency serve                       # 127.0.0.1:8765, token in $NAS_HOME/agent/token
+      nas latency serve --host 0.0.0.0 --threads 4   # reachable on the LAN, 4 intra-op threads
     """
     from latency_agent.server import AgentSetupError
     from latency_agent.server import serve as serve_agent

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from nas._app import NasGroup
+from nas._help import unify_defaults
 from nas.eval_cmd import evaluate
 from nas.extract_cmd import extract
 from nas.latency_cmd import devices, latency
@@ -43,7 +44,7 @@ def main() -> None:
       space show, devices, eval, latency eval: nothing (they print)
 
     \b
-    $NAS_HOME (default ~/.cache/vit-nas) caches the default supernet, the
+    $NAS_HOME (default: ~/.cache/vit-nas) caches the default supernet, the
     latency predictors, and the cpu timings a search takes when it has none.
     """
 
@@ -56,3 +57,4 @@ main.add_command(search)
 main.add_command(extract)
 main.add_command(evaluate)
 main.add_command(retrain)
+unify_defaults(main)

@@ -19,7 +19,13 @@ __all__ = ["evaluate"]
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
 @threads_option()
 def evaluate(target: Path, data_dir: Path | None, as_json: bool, threads: int | None) -> None:
-    """Top-1 on the validation and test splits of the data the supernet was trained on."""
+    """Top-1 on the validation and test splits of the data the supernet was trained on.
+
+    \b
+    Examples:
+      nas eval runs/search/iphone-2ms-<time>/subnet
+      nas eval runs/search/iphone-2ms-<time>/best.yaml --json
+    """
     from deploy.evaluate import evaluate_target
     from search_space.files import path_exists
     from supernet.accuracy import coarse_split_note

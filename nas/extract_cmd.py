@@ -27,6 +27,11 @@ def extract(best_yaml: Path, supernet: Path | None, out: Path | None, formats: s
     Writes model.pt, arch.yaml, model.float.onnx (float32), model.onnx (int8 / int4 kernels),
     model.torchscript.pt or model.mlpackage when --format asks for them, and report.json
     to --out.
+
+    \b
+    Examples:
+      nas extract runs/search/iphone-2ms-<time>/best.yaml
+      nas extract best.yaml --format onnx,coreml --measure --out my-model/
     """
     from deploy.folder import check_formats, extract_to_folder
     from search_space.files import path_exists

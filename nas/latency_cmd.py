@@ -73,14 +73,20 @@ _space_opt = click.option("--space", "space_ref", required=True,
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Measurements CSV; appended to, archs already in it are skipped.")
 @click.option("--threads", type=click.IntRange(1, 256),
-              help="ONNX Runtime intra-op threads of the timed runs (cpu; default 1; recorded in each "
+              help="ONNX Runtime intra-op threads of the timed runs (cpu; default: 1; recorded in each "
                    "row, part of what is measured). The exports' torch threads follow $NAS_THREADS, "
                    "else the load.")
 @click.option("--repeats", type=click.IntRange(1, 100_000), help="Timed runs per arch (at least).")
 def profile(device: str | None, device_file: Path | None, space_ref: str, count: int, seed: int, out: Path,
             threads: int | None, repeats: int | None) -> None:
     """Time N sampled archs of SPACE on DEVICE (cpu, cuda, or a remote device through its latency agent),
-    appending a row per arch to the CSV --out."""
+    appending a row per arch to the CSV --out.
+
+    \b
+    Examples:
+      nas latency profile --device cpu --space digits --n 100 --out cpu.csv
+      nas latency profile --device pi5 --space digits --n 100 --out pi5.csv   # $NAS_HOME/devices/pi5.yaml
+    """
     from latency_models.csvio import check_machine
     from latency_models.profile_run import plan_profile, run_profile
 
@@ -133,6 +139,11 @@ def fit(device: str | None, device_file: Path | None, space_ref: str, data: Path
 
     \b
     $NAS_HOME is ~/.cache/vit-nas unless set.
+
+    \b
+    Examples:
+      nas latency fit --device cpu --space digits --data cpu.csv
+      nas latency fit --device pi5 --space digits --data pi5.csv --target min
     """
     from latency_models import read_measurements
 
@@ -160,6 +171,10 @@ def import_timings(device: str | None, device_file: Path | None, space_ref: str,
 
     \b
     $NAS_HOME is ~/.cache/vit-nas unless set.
+
+    \b
+    Examples:
+      nas latency import --device iphone --space digits --data bundle/timings.csv
     """
     from latency_models import read_measurements
     from latency_models.csvio import REQUIRED
@@ -194,7 +209,12 @@ def _eval_notice(device: str, pred, space, rows, data: Path) -> str | None:
 @click.option("--json", "as_json", is_flag=True, help="Print the metrics as JSON.")
 def evaluate(device: str | None, device_file: Path | None, space_ref: str, data: Path,
              predictor_file: Path | None, target: str, as_json: bool) -> None:
-    """How well DEVICE's predictor matches held-out measurements: n, MAPE, RMSE, within 5/10%, Kendall tau."""
+    """How well DEVICE's predictor matches held-out measurements: n, MAPE, RMSE, within 5/10%, Kendall tau.
+
+    \b
+    Examples:
+      nas latency eval --device cpu --space digits --data heldout.csv
+    """
     from latency_models import LearnedPredictor, accuracy, read_measurements
     from latency_models.predictor import comparable_ms
 
@@ -231,6 +251,11 @@ def bundle(device: str | None, device_file: Path | None, space_ref: str, count: 
 
     The folder --out gets the models, manifest.json, timings.csv (to fill in on the device,
     then `nas latency import`) and a README.md on how to time them.
+
+    \b
+    Examples:
+      nas latency bundle --device iphone --space digits --n 20 --out bundle/
+      nas latency bundle --device iphone --space digits --n 20 --format onnx --out bundle/
     """
     from latency_models.bundle import write_bundle
 
@@ -330,6 +355,11 @@ def devices(space_ref: str | None, device_file: Path | None, as_json: bool) -> N
     \b
     Devices of your own are described in $NAS_HOME/devices/NAME.yaml
     ($NAS_HOME is ~/.cache/vit-nas unless set).
+
+    \b
+    Examples:
+      nas devices
+      nas devices --space digits --json
     """
     from latency_models import devices as all_devices
     from latency_models.devices import device_from_file

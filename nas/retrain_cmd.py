@@ -14,22 +14,22 @@ __all__ = ["retrain"]
 
 @click.command()
 @click.argument("folder", type=click.Path(path_type=Path), metavar="DIR")
-@click.option("--epochs", type=click.IntRange(1, None), help="Epochs of fine-tuning (default 10).")
+@click.option("--epochs", type=click.IntRange(1, None), help="Epochs of fine-tuning (default: 10).")
 @click.option("--lr", type=click.FloatRange(0, None, min_open=True),
-              help="Peak learning rate (default 1e-3).")
+              help="Peak learning rate (default: 1e-3).")
 @click.option("--distill/--no-distill", default=True, show_default=True,
               help="Distil from the supernet's largest subnet (needs the supernet).")
 @click.option("--distill-weight", type=click.FloatRange(0, 1),
-              help="Share of the distillation term in the loss (default 0.5).")
+              help="Share of the distillation term in the loss (default: 0.5).")
 @click.option("--temperature", type=click.FloatRange(0, None, min_open=True),
-              help="Distillation temperature (default 2).")
-@click.option("--batch-size", type=click.IntRange(1, None), help="Batch size (default 32).")
+              help="Distillation temperature (default: 2).")
+@click.option("--batch-size", type=click.IntRange(1, None), help="Batch size (default: 32).")
 @click.option("--supernet", type=click.Path(dir_okay=False, path_type=Path),
               help="The supernet checkpoint (default: the one model.pt records; its sha256 must match).")
 @click.option("--data-dir", type=click.Path(path_type=Path),
               help="Another copy of the supernet's dataset (same format) to read.")
 @click.option("--limit", type=click.IntRange(1, None), help="Fine-tune on the first N training images only.")
-@click.option("--seed", type=int, help="Random seed (default 0).")
+@click.option("--seed", type=int, help="Random seed (default: 0).")
 @click.option("--resume", is_flag=True, help="Continue from DIR/retrain.pt (same settings), or with "
               "--trials the Tune experiment in DIR/tune.")
 @click.option("--trials", type=click.IntRange(1, None),
@@ -40,7 +40,14 @@ __all__ = ["retrain"]
 @threads_option(" With --trials, each trial runs on one thread.")
 def retrain(folder: Path, epochs, lr, distill, distill_weight, temperature, batch_size, supernet, data_dir,
             limit, seed, resume, trials, workers, ray_address, threads) -> None:
-    """Fine-tune the subnet in DIR (written by `nas extract`) and update its model, exports and report."""
+    """Fine-tune the subnet in DIR (written by `nas extract`) and update its model, exports and report.
+
+    \b
+    Examples:
+      nas retrain runs/search/iphone-2ms-<time>/subnet
+      nas retrain subnet/ --epochs 20 --no-distill
+      nas retrain subnet/ --trials 8 --workers 2     # tune it on Ray Tune
+    """
     from deploy.retrain import retrain_folder
     from nas._progress import progress
     from supernet.finetune import RetrainConfig

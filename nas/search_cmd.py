@@ -117,10 +117,17 @@ def search(device: str | None, device_file: Path | None, budget: str, space_ref:
     journal study.journal to --out.
 
     \b
-    In $NAS_HOME (default ~/.cache/vit-nas): with no --supernet, the default
+    In $NAS_HOME (default: ~/.cache/vit-nas): with no --supernet, the default
     digits supernet is read from supernets/ (trained there on first use); a
     measured device (cpu) with no predictor for the space is first timed into
     measurements/ and its predictor fitted into predictors/.
+
+    \b
+    Examples:
+      nas search --device iphone --budget 2ms
+      nas search --device cpu --budget 0.3ms --verify 3
+      nas search --device pi5 --budget 5ms --supernet runs/train/<run>/supernet.pt
+      nas search --device iphone --budget 2ms --out my-search --resume   # after Ctrl-C
     """
     import optuna
 

@@ -92,7 +92,13 @@ def show(space_ref: str, as_json: bool, as_yaml: bool) -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the YAML to this file (atomically) instead of standard output.")
 def sample(space_ref: str, count: int, seed: int, strategy: str, out: Path | None) -> None:
-    """Draw N architectures of SPACE and print them as YAML (`archs:` list)."""
+    """Draw N architectures of SPACE and print them as YAML (`archs:` list).
+
+    \b
+    Examples:
+      nas space sample digits -n 5 --seed 0
+      nas space sample cifar10 -n 100 --strategy uniform --out archs.yaml
+    """
     import numpy as np
 
     from search_space import load_space

@@ -28,7 +28,7 @@ __all__ = ["epoch_info", "train"]
 @click.option("--grad-projection/--no-grad-projection", default=None,
               help="Project the smaller subnets' summed gradient off the largest's when the two conflict "
                    "(NASViT; default: the dataset's preset).")
-@click.option("--seed", type=int, help="Random seed (default 0).")
+@click.option("--seed", type=int, help="Random seed (default: 0).")
 @click.option("--limit", type=click.IntRange(10, None), help="Use only the first N training images.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (default: runs/train/<space>-<dataset>-<time>/; with neither --space "
@@ -49,6 +49,12 @@ def train(space_ref, dataset, data_dir, epochs, batch_size, lr, sampling, grad_p
 
     \b
     $NAS_HOME, where the default supernet is cached, is ~/.cache/vit-nas unless set.
+
+    \b
+    Examples:
+      nas train                                   # the default digits supernet, into $NAS_HOME
+      nas train --dataset fashion-mnist --data-dir ~/data/fashion-mnist --epochs 30
+      nas train --out runs/train/<run> --resume    # after Ctrl-C
     """
     from search_space import load_space
     from supernet.default_supernet import default_supernet_dir
