@@ -34,7 +34,7 @@ def evaluate_target(target: str | Path, *, data_dir: str | Path | None = None) -
     if target.suffix in (".yaml", ".yml"):
         found = load_arch_file(target)
         path, _ = resolve_supernet(target, found.data, None)
-        model, ckpt = load_supernet(path, found.space)
+        model, ckpt = load_supernet(path, found.space, any_head=True)  # the model: the checkpoint's head
         net, train_config = extract(model, found.arch).eval(), ckpt["train_config"]
     else:
         net = load_subnet(target)

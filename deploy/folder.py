@@ -136,7 +136,8 @@ def extract_to_folder(
     found = load_arch_file(best_yaml)
     space, arch, data = found.space, found.arch, found.data
     path, sha = resolve_supernet(best_yaml, data, supernet)
-    model, ckpt = load_supernet(path, space)
+    model, ckpt = load_supernet(path, space, any_head=True)
+    space = model.space  # the checkpoint's: its head has the classes of the data it was trained on
     out = Path(out) if out is not None else best_yaml.parent / "subnet"
     out.mkdir(parents=True, exist_ok=True)
     sub = extract(model, arch).eval()

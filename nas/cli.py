@@ -6,9 +6,10 @@ import click
 
 from nas._app import NasGroup
 from nas._help import unify_defaults
+from nas.devices_cmd import devices
 from nas.eval_cmd import evaluate
 from nas.extract_cmd import extract
-from nas.latency_cmd import devices, latency
+from nas.latency_cmd import latency
 from nas.retrain_cmd import retrain
 from nas.search_cmd import search
 from nas.space_cmd import space
@@ -27,7 +28,8 @@ def main() -> None:
 
     \b
     What each command writes, and where (runs/ is in the current folder):
-      train            --out/supernet.pt, metrics.json; default --out:
+      train            --out/supernet.pt, metrics.json (train_state.pt until
+                         the run ends); default --out:
                          runs/train/<space>-<dataset>-<time>/, or with neither
                          --space nor --dataset $NAS_HOME/supernets/digits-<hash>/
       search           --out/best.yaml, history.csv, pareto.csv, pareto.png,

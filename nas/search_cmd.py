@@ -73,7 +73,8 @@ def _prepare(device, supernet: Path | None, space_ref: str | None):
 @click.option("--budget", required=True, help="Latency budget: 2ms, 500us, 0.002s.")
 @click.option("--space", "space_ref",
               help="Search space (built-in name or YAML). With --supernet, the checkpoint must be of "
-                   "it; without, only digits: the cached default supernet.")
+                   "it (its head may have the dataset's own class count); without, only digits: the "
+                   "cached default supernet.")
 @click.option("--supernet", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A trained supernet.pt (from `nas train`; default: the digits supernet cached in "
                    "$NAS_HOME/supernets/, trained there on first use).")
@@ -112,15 +113,11 @@ def search(device: str | None, device_file: Path | None, budget: str, space_ref:
            threads: int | None) -> None:
     """Find the most accurate subnet within a latency budget on a device.
 
-    Writes best.yaml (the chosen arch, for `nas extract`), history.csv (every evaluated
-    arch), pareto.csv, pareto.png, search.json (settings, timings, best) and the Optuna
-    journal study.journal to --out.
-
-    \b
-    In $NAS_HOME (default: ~/.cache/vit-nas): with no --supernet, the default
-    digits supernet is read from supernets/ (trained there on first use); a
-    measured device (cpu) with no predictor for the space is first timed into
-    measurements/ and its predictor fitted into predictors/.
+    Writes best.yaml (the chosen arch, for `nas extract`), history.csv, pareto.csv, pareto.png,
+    search.json and the Optuna journal study.journal to --out. In $NAS_HOME (default:
+    ~/.cache/vit-nas): with no --supernet, the default digits supernet is read from supernets/
+    (trained there on first use); a measured device (cpu) with no predictor for the space is
+    first timed into measurements/ and its predictor fitted into predictors/.
 
     \b
     Examples:
@@ -132,26 +129,20 @@ def search(device: str | None, device_file: Path | None, budget: str, space_ref:
     import optuna
 
     from latency_models import parse_duration_ms
-    from latency_models.duration import format_ms
-    from nas.latency_cmd import resolve_device
     from search.driver import run_search
     from search.settings import SearchSettings
-    from search.verify import check_verifiable
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     use_threads(threads)
-    dev = resolve_device(device, device_file)
+    dev = _checked_device(device, device_file, verify)
     device = dev.name
-    if verify:
-        check_verifiable(dev)  # before a supernet is trained or archs are timed
     budget_ms = parse_duration_ms(budget)
     if resume and out is None and storage is None:
         raise click.UsageError("--resume needs the --out (or --storage) of the search to continue")
     settings = SearchSettings(device=device, budget_ms=budget_ms, strategy=strategy, population=population,
                               generations=generations, seed=seed)
     ready = _prepare(dev, supernet, space_ref)
-    if out is None:
-        out = Path("runs") / "search" / f"{device}-{format_ms(budget_ms)}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out = out or _default_out(device, budget_ms)
     bars = _Bars()  # the verification's, once the search's is closed
     with ExitStack() as search_bar, bars:
         step = search_bar.enter_context(progress(generations, "search", every_s=5.0))
@@ -173,6 +164,23 @@ def search(device: str | None, device_file: Path | None, budget: str, space_ref:
             raise Interrupted("every finished evaluation is stored; continue with " + resume_command(
                 click.get_current_context(), supernet=ready.supernet, out=out, resume=True)) from None
     _say_result(result, device, budget_ms)
+
+
+def _checked_device(device: str | None, device_file: Path | None, verify: int):
+    """The target device; with --verify, one that can be timed (said before anything is trained or timed)."""
+    from nas.latency_cmd import resolve_device
+    from search.verify import check_verifiable
+
+    dev = resolve_device(device, device_file)
+    if verify:
+        check_verifiable(dev)
+    return dev
+
+
+def _default_out(device: str, budget_ms: float) -> Path:
+    from latency_models.duration import format_ms
+
+    return Path("runs") / "search" / f"{device}-{format_ms(budget_ms)}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
 def _say_result(result, device: str, budget_ms: float) -> None:

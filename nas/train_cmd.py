@@ -45,7 +45,8 @@ __all__ = ["epoch_info", "train"]
 @threads_option()
 def train(space_ref, dataset, data_dir, epochs, batch_size, lr, sampling, grad_projection, seed, limit, out,
           resume, init_from, torch_device, num_workers, ray_address, threads) -> None:
-    """Train a supernet; writes OUT/supernet.pt (every epoch) and OUT/metrics.json.
+    """Train a supernet; writes OUT/supernet.pt (the weights, every epoch), OUT/metrics.json, and
+    OUT/train_state.pt (what --resume needs; removed when the run ends).
 
     \b
     $NAS_HOME, where the default supernet is cached, is ~/.cache/vit-nas unless set.

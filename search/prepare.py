@@ -38,7 +38,8 @@ def prepare_search(
     Args:
         device: a device name (`get_device`), or a `Device` (e.g. one a user's file describes,
             `latency_models.devices.device_from_file`).
-        supernet: a `supernet.pt` checkpoint (of `space`, when both are given); default: the
+        supernet: a `supernet.pt` checkpoint (of `space`, when both are given, or of `space` with
+            a head for its dataset's classes: the checkpoint's space is searched); default: the
             cached default (digits) supernet, trained into `$NAS_HOME/supernets/` on first use
             (`supernet.default_supernet`).
         space: the space to search (a name, a YAML path or a space); without `supernet`, only
@@ -67,7 +68,8 @@ def prepare_search(
     else:
         path = Path(supernet)
         wanted = space if isinstance(space, SearchSpace) or space is None else load_space(space)
-        data = load_checkpoint(path, wanted)  # with `space`, the checkpoint must be of it
+        # with `space`, the checkpoint must be of it, up to the head size its dataset chose
+        data = load_checkpoint(path, wanted, any_head=True)
     found = SearchSpace.from_dict(data["space"])
     if predictor is None:
         predictor = ensure_predictor(dev, found, on_note=on_note, on_measurement=on_measurement)

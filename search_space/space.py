@@ -83,6 +83,20 @@ class SearchSpace:
     def to_yaml(self) -> str:
         return dump_yaml(self.to_dict())
 
+    def with_num_classes(self, num_classes: int) -> SearchSpace:
+        """The same space with a `num_classes`-way head (a space's head size is a default: a
+        dataset with other classes trains its own). Built through `from_dict`, so it is
+        validated and has its own fingerprint; `self` when the count is already the space's."""
+        if num_classes == self.input.num_classes:
+            return self
+        data = self.to_dict()
+        data["input"] = {**data["input"], "num_classes": num_classes}
+        return SearchSpace.from_dict(data)
+
+    def same_but_head(self, other: SearchSpace) -> bool:
+        """Whether `other` is this space up to `input.num_classes` (a head trained for a dataset)."""
+        return other.with_num_classes(self.input.num_classes).fingerprint == self.fingerprint
+
     @cached_property
     def fingerprint(self) -> str:
         """A short hash of everything that shapes the subnets (the description excluded)."""

@@ -103,7 +103,8 @@ def _train(config: TrainConfig, folder: Path, name: str, note: Callable[[str], N
             on_epoch(record, config.epochs)
 
     try:
-        train_supernet(config, folder, resume=path.is_file(), on_epoch=told, on_start=note)
+        # with nothing saved yet, resuming starts afresh
+        train_supernet(config, folder, resume=True, on_epoch=told, on_start=note)
     except KeyboardInterrupt:
         if done:
             saved = f"after epoch {done[-1]} of {config.epochs}, saved in {path}"

@@ -14,7 +14,7 @@ from search_space.errors import InputError
 from search_space.files import path_exists
 from supernet.supervit import SuperViT
 
-__all__ = ["WeightsError", "load_vit_weights", "read_vit_state_dict"]
+__all__ = ["WeightsError", "init_from_file", "load_vit_weights", "read_vit_state_dict"]
 
 _BLOCK_KEY = re.compile(r"^blocks\.(\d+)\.(.+)$")
 _BLOCK_TENSORS = ("norm1.weight", "norm1.bias", "attn.qkv.weight", "attn.qkv.bias", "attn.proj.weight",
@@ -137,3 +137,23 @@ def read_vit_state_dict(path: str | Path) -> dict[str, Tensor]:
     if not isinstance(data, dict):
         raise WeightsError(f"{p}: expected a state dict of tensors")
     return data
+
+
+def init_from_file(model: SuperViT, path: str | Path) -> str | None:
+    """Initialise `model` from a timm-layout ViT file (`read_vit_state_dict`, `load_vit_weights`).
+
+    The classifier is copied when it has the space's classes. Otherwise (a DeiT's 1000-way
+    ImageNet head, a run on a dataset with other classes) every other tensor is, the head
+    stays freshly initialised, and the returned line says so; None when nothing was left out.
+
+    Raises:
+        WeightsError: the file does not load, or a tensor other than the head does not fit.
+    """
+    state = read_vit_state_dict(path)
+    head, classes = state.get("head.weight"), model.space.input.num_classes
+    same = isinstance(head, Tensor) and head.dim() >= 1 and head.shape[0] == classes
+    load_vit_weights(model, state, head=same)
+    if same:
+        return None
+    theirs = f"its head has {head.shape[0]} classes" if isinstance(head, Tensor) and head.dim() else "no head"
+    return f"{path}: {theirs}: loaded every other weight, the {classes}-way head starts fresh"

@@ -25,18 +25,17 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from search_space import Arch, SearchSpace, load_space
-from search_space.errors import InputError
+from search_space import Arch, SearchSpace
 from search_space.files import remove_stale_temps, write_text_atomic
 from search_space.seeds import derived_seed
 from supernet.accuracy import coarse_split_note, top1
-from supernet.checkpoint import load_checkpoint, save_checkpoint
+from supernet.checkpoint import SUPERNET_FILE, TRAIN_STATE_FILE, resume_point, save_training
 from supernet.data import DatasetSplits, Split, iterate_batches
-from supernet.pretrained import load_vit_weights, read_vit_state_dict
+from supernet.pretrained import init_from_file
 from supernet.subnet_sampler import SubnetSampler
 from supernet.supervit import SuperViT
 from supernet.threads import poll_threads
-from supernet.train_config import TrainConfig, run_splits
+from supernet.train_config import TrainConfig, training_data
 
 __all__ = ["Collective", "TrainResult", "evaluate", "fixed_eval_archs", "param_groups", "project_conflict",
            "train_supernet", "warmup_cosine"]
@@ -153,13 +152,7 @@ class _Trainer:
         self.config, self.space, self.splits = config, space, splits
         self.collective = collective or Collective()
         torch.manual_seed(config.seed)
-        self.model = SuperViT(space)
-        if config.init_from:
-            state = read_vit_state_dict(config.init_from)
-            head = state.get("head.weight")
-            same_classes = head is not None and head.shape[0] == space.input.num_classes
-            load_vit_weights(self.model, state, head=same_classes)
-        self.model.to(config.device)
+        self.model = SuperViT(space).to(config.device)
         self.params = list(self.model.parameters())
         self.optimizer = torch.optim.AdamW(param_groups(self.model, config.weight_decay), lr=config.lr)
         self.steps_per_epoch = max(len(splits.train) // config.batch_size, 1)
@@ -178,11 +171,13 @@ class _Trainer:
                 "scheduler": self.scheduler.state_dict(), "sampler": self.sampler.state_dict(),
                 "data_source": self.splits.source}
 
-    def restore(self, data: dict[str, Any]) -> None:
+    def restore(self, data: dict[str, Any], *, resumable: bool = True) -> None:
+        """Continue from `data` (`state()`); without `resumable`, the weights of a finished run only."""
         self.model.load_state_dict(data["state_dict"])
-        self.optimizer.load_state_dict(data["optimizer"])
-        self.scheduler.load_state_dict(data["scheduler"])
-        self.sampler.load_state_dict(data["sampler"])
+        if resumable:
+            self.optimizer.load_state_dict(data["optimizer"])
+            self.scheduler.load_state_dict(data["scheduler"])
+            self.sampler.load_state_dict(data["sampler"])
         self.epoch, self.history = int(data["epoch"]), list(data["metrics"]["epochs"])
 
     def step(self, x: torch.Tensor, y: torch.Tensor, step: int) -> float:
@@ -276,6 +271,20 @@ def _write_metrics(path: Path, trainer: _Trainer, final: dict[str, Any] | None) 
     return write_text_atomic(path, json.dumps(data, indent=2) + "\n")
 
 
+def _start(trainer: _Trainer, out: Path, resume: bool, writer: bool) -> str | None:
+    """Resume the run in `out` (`resume_point`), or start from `init_from`; a line worth saying, if any."""
+    config = trainer.config
+    point = resume_point(out, trainer.space, config) if resume else None
+    if point is None:
+        return init_from_file(trainer.model, config.init_from) if config.init_from else None
+    trainer.restore(point.data, resumable=point.resumable)
+    if not (point.stale_weights and writer):
+        return None
+    save_training(out, trainer.state(), with_state=False)
+    return (f"{out / SUPERNET_FILE} was behind {point.source} (the run stopped between the two writes): "
+            f"wrote it again from epoch {trainer.epoch}")
+
+
 def train_supernet(
     config: TrainConfig,
     out: str | Path,
@@ -288,43 +297,39 @@ def train_supernet(
     on_start: Callable[[str], None] | None = None,
     on_note: Callable[[str], None] | None = None,
 ) -> TrainResult:
-    """Train a supernet; write `out/supernet.pt` (every epoch, atomically) and `out/metrics.json`.
+    """Train a supernet; write `out/supernet.pt` (the weights) and `out/train_state.pt` (the rest
+    of what resuming needs; removed once the run is finished) every epoch, atomically
+    (`supernet.checkpoint.save_training`), and `out/metrics.json`.
 
     Args:
-        resume: continue from `out/supernet.pt` (same settings required).
+        resume: continue from `out` (same settings required; `supernet.checkpoint.resume_point`).
         stop_after: stop (after checkpointing) once this many epochs are done in total, e.g.
             to split a long run into jobs; a later `resume=True` call finishes it.
         collective: data-parallel averaging (Ray Train workers); only rank 0 writes files.
         on_start: told, once the data is loaded and checked, what the run trains on.
-        on_note: then told of a validation split too small for a fine top-1 (`coarse_split_note`).
+        on_note: then told of facts worth a line: a head sized for the data's classes, a
+            `init_from` head left fresh, a supernet.pt written again on resume, a validation
+            split too small for a fine top-1 (`coarse_split_note`).
     """
     out = Path(out)
-    space = load_space(config.space)
-    splits = run_splits(config, space.input)
+    space, splits, head_note = training_data(config)
     trainer = _Trainer(config, space, splits, collective)
     writer = trainer.collective.rank == 0
-    ckpt_path, metrics_path = out / "supernet.pt", out / "metrics.json"
+    metrics_path = out / "metrics.json"
     if writer:  # a run killed while writing left its temporary files
-        remove_stale_temps(ckpt_path)
-        remove_stale_temps(metrics_path)
-    if resume and ckpt_path.exists():
-        data = load_checkpoint(ckpt_path, space)
-        saved = TrainConfig.from_dict(data["train_config"])
-        if saved != config:
-            diff = [k for k, v in saved.to_dict().items() if config.to_dict()[k] != v]
-            raise InputError(f"{ckpt_path}: --resume needs the settings of the run it resumes "
-                             f"({', '.join(f'{k}={saved.to_dict()[k]!r}' for k in diff)})")
-        trainer.restore(data)
+        for name in (SUPERNET_FILE, TRAIN_STATE_FILE, metrics_path.name):
+            remove_stale_temps(out / name)
+    notes = [head_note, _start(trainer, out, resume, writer), coarse_split_note(len(splits.val))]
     end = config.epochs if stop_after is None else min(stop_after, config.epochs)
     if on_start is not None:
         on_start(f"training a {space.name} supernet on {splits.source} into {out} "
                  f"(epochs {trainer.epoch + 1}..{end} of {config.epochs}, {config.sampling} sampling)")
-    if on_note is not None and (note := coarse_split_note(len(splits.val))):
+    for note in filter(None, notes if on_note is not None else ()):
         on_note(note)
     while trainer.epoch < end:
         record = trainer.run_epoch(on_step)
         if writer:
-            save_checkpoint(ckpt_path, trainer.state())
+            save_training(out, trainer.state())
             _write_metrics(metrics_path, trainer, None)
         if on_epoch is not None:
             on_epoch(record)
@@ -334,5 +339,5 @@ def train_supernet(
                                                device=config.device) for name in ("largest", "smallest")}
         if writer:
             _write_metrics(metrics_path, trainer, final)
-    return TrainResult(ckpt_path, metrics_path, {"epochs": trainer.history, "final": final})
-
+            (out / TRAIN_STATE_FILE).unlink(missing_ok=True)  # finished: the weights are all there is to use
+    return TrainResult(out / SUPERNET_FILE, metrics_path, {"epochs": trainer.history, "final": final})

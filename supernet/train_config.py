@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from search_space.checks import as_float, as_int, as_str
 from search_space.errors import InputError
 
-__all__ = ["TrainConfig", "check_settings", "preset", "run_splits"]
+if TYPE_CHECKING:
+    from search_space import SearchSpace
+    from supernet.data import DatasetSplits
+
+__all__ = ["TrainConfig", "check_settings", "preset", "run_splits", "training_data"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,15 +73,37 @@ class TrainConfig:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
-def run_splits(config: TrainConfig, spec: Any):
+def run_splits(config: TrainConfig, spec: Any, *, any_classes: bool = False):
     """The train / validation / test splits a run with `config` reads, checked against `spec`
     (a space's `InputSpec`): one place, so that training, search, extraction and retraining
-    all see the same seeded split."""
+    all see the same seeded split. With `any_classes`, the data's class count is not checked
+    against `spec.num_classes` (training, whose head follows the data)."""
     from supernet.data import load_dataset
 
     return load_dataset(config.dataset, config.data_dir, size=spec.size, channels=spec.channels,
-                        num_classes=spec.num_classes, val_fraction=config.val_fraction, seed=config.seed,
-                        limit=config.limit)
+                        num_classes=None if any_classes else spec.num_classes,
+                        val_fraction=config.val_fraction, seed=config.seed, limit=config.limit)
+
+
+def training_data(config: TrainConfig) -> tuple[SearchSpace, DatasetSplits, str | None]:
+    """The space a run trains and its splits, and a line when the space's head was resized.
+
+    A space's `num_classes` is a default: on data with another class count the run trains
+    the same space with a head for the data's classes (`SearchSpace.with_num_classes`, a
+    space of its own fingerprint, stored in the checkpoint for search, extraction and eval).
+    """
+    from search_space import load_space
+
+    named = load_space(config.space)
+    splits = run_splits(config, named.input, any_classes=True)
+    if splits.num_classes < 2:
+        raise InputError(f"{splits.source}: 1 class: a classifier needs at least 2 (one folder per class)")
+    space = named.with_num_classes(splits.num_classes)
+    if space is named:
+        return space, splits, None
+    return space, splits, (f"{config.dataset} has {splits.num_classes} classes: training a "
+                           f"{splits.num_classes}-way head ({named.name}'s default is "
+                           f"{named.input.num_classes})")
 
 
 def check_settings(config: Any, extra: dict[str, bool]) -> None:

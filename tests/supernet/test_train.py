@@ -39,14 +39,18 @@ def test_training_writes_checkpoint_and_metrics(tmp_path):
 
 def test_resume_ends_where_an_uninterrupted_run_ends(tmp_path):
     full = train_supernet(TINY, tmp_path / "full")
+    train_supernet(TINY, tmp_path / "two", stop_after=2)
     train_supernet(TINY, tmp_path / "split", stop_after=1)
+    train_supernet(TINY, tmp_path / "split", resume=True, stop_after=2)
+    # the resumable state (train_state.pt, removed once a run is finished) matches too
+    two, split = (load_checkpoint(tmp_path / run / "train_state.pt") for run in ("two", "split"))
+    assert two["sampler"] == split["sampler"] and two["scheduler"] == split["scheduler"]
     resumed = train_supernet(TINY, tmp_path / "split", resume=True)
     a = load_checkpoint(full.checkpoint)["state_dict"]
     b = load_checkpoint(resumed.checkpoint)["state_dict"]
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
-    assert load_checkpoint(full.checkpoint)["sampler"] == load_checkpoint(resumed.checkpoint)["sampler"]
 
 
 def _params_with(grads):
