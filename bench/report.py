@@ -67,9 +67,25 @@ def _agent_fuzz(m: dict) -> dict[str, str]:
     }
 
 
+def _train_step(m: dict) -> dict[str, str]:
+    v, peak = m["variants"], m["peak_gflops"]
+    names = " / ".join(v)
+    top = m["profile_fp32_b64"][:3]
+    return {
+        f"fashion-mnist sandwich step on this CPU, images/s: {names}":
+            " / ".join(f"{x['images_per_s']:.0f}" for x in v.values()),
+        "fashion-mnist sandwich step: achieved GFLOP/s of the fp32 step, fraction of this CPU's measured "
+        "fp32 / bf16 GEMM peak": (f"{v['fp32']['gflops']:.0f}: {v['fp32']['fraction_of_fp32_peak']:.2f} of "
+                                  f"{peak['fp32']:.0f} / {v['fp32']['fraction_of_bf16_peak']:.2f} of "
+                                  f"{peak['bf16']:.0f}"),
+        "fashion-mnist sandwich step: largest shares of its time (torch.profiler, self time)":
+            ", ".join(f"{r['op'].removeprefix('aten::')} {r['self_share']:.0%}" for r in top),
+    }
+
+
 # What each benchmark contributes to the README, from its metrics (a result may also carry its own).
 HEADLINES = {"analytic_calibration": _calibration, "latency_predictor": _predictor,
-             "remote_latency": _remote_latency, "agent_fuzz": _agent_fuzz}
+             "remote_latency": _remote_latency, "agent_fuzz": _agent_fuzz, "train_step": _train_step}
 
 
 def section() -> str:
