@@ -25,13 +25,20 @@ def validation_data(train_config: dict[str, Any], space: SearchSpace, *, limit: 
         limit: keep the first `limit` images (a fixed subset; the split is stratified and shuffled).
 
     Raises:
-        DataError: the dataset is no longer where the run read it (exit 2 on the command line).
+        DataError: the dataset is no longer where the run read it, or its validation split is
+            empty (exit 2 on the command line).
     """
     from supernet.data import normalize
+    from supernet.datasets.base import DataError
     from supernet.train_config import TrainConfig, run_splits
 
-    splits = run_splits(TrainConfig.from_dict(train_config), space.input)
+    config = TrainConfig.from_dict(train_config)
+    splits = run_splits(config, space.input)
     images, labels = splits.val.images, splits.val.labels
+    if len(labels) == 0:
+        raise DataError(f"the supernet's validation split ({splits.source}"
+                        f"{f', --limit {config.limit}' if config.limit else ''}) has no images, so there is "
+                        "nothing to score subnets on: train it on more images")
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
     return normalize(images, splits.val), labels

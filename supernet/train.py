@@ -322,7 +322,8 @@ def train_supernet(
     notes = [head_note, _start(trainer, out, resume, writer), coarse_split_note(len(splits.val))]
     end = config.epochs if stop_after is None else min(stop_after, config.epochs)
     if on_start is not None:
-        on_start(f"training a {space.name} supernet on {splits.source} into {out} "
+        article = "an" if space.name[:1] in "aeiou" else "a"
+        on_start(f"training {article} {space.name} supernet on {splits.source} into {out} "
                  f"(epochs {trainer.epoch + 1}..{end} of {config.epochs}, {config.sampling} sampling)")
     for note in filter(None, notes if on_note is not None else ()):
         on_note(note)

@@ -31,7 +31,8 @@ __all__ = ["coreml_model", "quiet", "require_coremltools", "write_coreml"]
 def require_coremltools(hint: str) -> None:
     """Raise `InputError(hint)` when coremltools is not installed."""
     try:
-        import coremltools  # noqa: F401
+        with quiet():  # its first import warns about versions on stderr
+            import coremltools  # noqa: F401
     except ImportError:
         raise InputError(hint) from None
 
