@@ -126,7 +126,7 @@ def extract_to_folder(
             outside its space, an unknown format.
     """
     from latency_models import get_device
-    from search.validation import evaluation_data
+    from search.validation import evaluation_splits
     from supernet import extract, float_subnet, save_subnet
     from supernet.checkpoint import load_supernet
 
@@ -145,13 +145,15 @@ def extract_to_folder(
         "supernet_sha256": sha, "supernet_path": str(path.resolve()), "train_config": ckpt["train_config"]})}
     files["arch"] = write_text_atomic(out / "arch.yaml", yaml.safe_dump(
         {"arch": arch.to_dict(), "space": space_reference(space)}, sort_keys=False, default_flow_style=None))
-    splits = evaluation_data(ckpt["train_config"], space.input)
+    data_splits = evaluation_splits(ckpt["train_config"], space.input)
+    splits = {"val": data_splits.val, "test": data_splits.test}
     report: dict[str, Any] = {
         "arch": arch.to_dict(), "space": {"name": space.name, "fingerprint": space.fingerprint},
         "supernet": {"path": str(path.resolve()), "sha256": sha},
         **{k: int(v) for k, v in space.complexity(arch).items() if k in ("params", "macs")},
         "val_top1": split_top1(sub, *splits["val"]), "test_top1": split_top1(sub, *splits["test"]),
         "search": {k: data.get(k) for k in ("device", "budget_ms", "predicted_latency_ms", "accuracy")},
+        "input": data_splits.preprocess,
     }
     device = get_device(data["device"]) if isinstance(data.get("device"), str) else None
     if device is not None:

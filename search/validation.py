@@ -6,6 +6,7 @@ validation fraction, seed), so it is exactly the data the supernet never trained
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -13,7 +14,7 @@ import torch
 from search_space import SearchSpace
 from search_space.space import InputSpec
 
-__all__ = ["evaluation_data", "validation_data"]
+__all__ = ["EvaluationData", "evaluation_data", "evaluation_splits", "validation_data"]
 
 
 def validation_data(train_config: dict[str, Any], space: SearchSpace, *, limit: int | None = None
@@ -44,15 +45,34 @@ def validation_data(train_config: dict[str, Any], space: SearchSpace, *, limit: 
     return normalize(images, splits.val), labels
 
 
-def evaluation_data(train_config: dict[str, Any], spec: InputSpec
-                    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """Normalised images and labels of the run's validation and test splits (for final reports).
+@dataclass(frozen=True)
+class EvaluationData:
+    """The run's validation and test splits (normalised images, labels), and how a deployed model's
+    input is prepared: what an app on a phone must do before it calls the model."""
 
-    `spec` is the model's input (a space's `input`, or an extracted subnet's `input_spec`).
-    """
+    val: tuple[torch.Tensor, torch.Tensor]
+    test: tuple[torch.Tensor, torch.Tensor]
+    preprocess: dict[str, Any]
+
+
+def evaluation_splits(train_config: dict[str, Any], spec: InputSpec) -> EvaluationData:
+    """The run's validation and test splits, and its input preprocessing (size, channels, per-channel
+    mean and std on the 0..1 scale, class names by label). `spec` is the model's input (a space's
+    `input`, or an extracted subnet's `input_spec`)."""
     from supernet.data import normalize
     from supernet.train_config import TrainConfig, run_splits
 
     splits = run_splits(TrainConfig.from_dict(train_config), spec)
-    return {name: (normalize(split.images, splits.val), split.labels)
-            for name, split in (("val", splits.val), ("test", splits.test))}
+    val, test = ((normalize(s.images, splits.val), s.labels) for s in (splits.val, splits.test))
+    preprocess = {"size": spec.size, "channels": spec.channels,
+                  "scale": "pixels / 255, then (x - mean) / std",
+                  "mean": [float(m) for m in splits.mean], "std": [float(s) for s in splits.std],
+                  "class_names": list(splits.class_names)}
+    return EvaluationData(val, test, preprocess)
+
+
+def evaluation_data(train_config: dict[str, Any], spec: InputSpec
+                    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Normalised images and labels of the run's validation and test splits (for final reports)."""
+    data = evaluation_splits(train_config, spec)
+    return {"val": data.val, "test": data.test}

@@ -36,6 +36,10 @@ def test_extracted_model_is_the_searched_subnet(searched, checkpoint, tmp_path):
     report = json.loads((tmp_path / "sub" / "report.json").read_text())
     assert report == result.report | {"files": report["files"]}
     assert report["val_top1"] == pytest.approx(best["accuracy"], abs=1e-6)  # same split, same weights
+    # what an app must do before it calls the model: digits are 8x8 gray, labels 0..9
+    assert report["input"]["size"] == 8 and report["input"]["channels"] == 1
+    assert len(report["input"]["mean"]) == len(report["input"]["std"]) == 1 and report["input"]["std"][0] > 0
+    assert report["input"]["class_names"] == [str(i) for i in range(10)]
     assert report["macs"] == best["macs"] and report["params"] == best["params"]
     model = load_subnet(tmp_path / "sub" / "model.pt")
     supernet, _ = load_supernet(checkpoint)
