@@ -2,16 +2,17 @@
 
 One `_Trainer` step of `supernet.train` (the largest subnet on the labels, the smallest and two
 sampled subnets distilled from it, AdamW), on real Fashion-MNIST batches at the fashion-mnist
-preset's settings, timed for each variant side by side: the variants take turns in rounds in
-one process, each from the same seeded start. Variants: `fp32` (the current step), `bf16`
-(forward passes under `torch.autocast("cpu", bfloat16)`, weights and optimizer float32),
-and batch sizes. Each variant's figure: images/s (median over rounds) and achieved GFLOP/s
-(2 x MACs x 3 for forward and backward, of the archs the step actually ran) as a fraction of
-this machine's GEMM peak, fp32 and bf16, measured in the same run (a 1024^3 matmul at the
-same thread count: the physical limit for dense math). A torch.profiler table of the fp32 step
-says where its time goes.
+preset's settings, timed for each variant side by side: the variants take turns in rounds in one
+process, each from the same seeded start. Variants: `fp32` (the current step), `bf16` (forward
+passes under `torch.autocast("cpu", bfloat16)`, weights and optimizer float32), `bf16-matmul` (every
+tensor float32, but oneDNN computes the fp32 matmuls with bf16 products and fp32 accumulation:
+`torch.backends.mkldnn.matmul.fp32_precision = "bf16"`, the CPU's counterpart of TF32 on a GPU), and
+batch sizes. Each variant's figure: images/s (median over rounds) and achieved GFLOP/s (2 x MACs x 3
+for forward and backward, of the archs the step actually ran) as a fraction of this machine's GEMM
+peak, fp32 and bf16, measured in the same run (a 1024^3 matmul at the same thread count: the
+physical limit for dense math). A torch.profiler table of the fp32 step says where its time goes.
 
-    python bench/train_step.py                     # about 5 minutes on 2 cores
+    python bench/train_step.py --variants fp32,bf16,fp32-b128,bf16-matmul,bf16-matmul-explicit --steps 16
     python bench/train_step.py --rounds 1 --steps 3 --variants fp32,bf16   # a smoke run
 """
 
@@ -30,12 +31,15 @@ from _supernets import fashion_dir
 
 import supernet.train as train_module
 from search_space import load_space
+from supernet.attention import explicit_attention
 from supernet.data import load_dataset
 from supernet.datasets.batches import iterate_batches
 from supernet.train_config import preset
 
 VARIANTS = {"fp32": {}, "bf16": {"bf16": True}, "fp32-b128": {"batch": 128},
-            "bf16-b128": {"bf16": True, "batch": 128}, "fp32-b32": {"batch": 32}}
+            "bf16-b128": {"bf16": True, "batch": 128}, "fp32-b32": {"batch": 32},
+            "bf16-matmul": {"matmul": "bf16"}, "bf16-matmul-b128": {"matmul": "bf16", "batch": 128},
+            "bf16-matmul-explicit": {"matmul": "bf16", "explicit": True}, "fp32-explicit": {"explicit": True}}
 
 
 def gemm_peak(dtype: torch.dtype, n: int = 1024, seconds: float = 1.0) -> float:
@@ -57,11 +61,25 @@ def _autocast(bf16: bool):
     return lambda device: contextlib.nullcontext()
 
 
+@contextlib.contextmanager
+def _matmul(precision: str):
+    """fp32 matmuls computed by oneDNN in `precision` ("bf16": bf16 products, fp32 accumulation, on
+    AMX / AVX512-BF16; "ieee": plain fp32), the tensors staying fp32."""
+    before = torch.backends.mkldnn.matmul.fp32_precision
+    torch.backends.mkldnn.matmul.fp32_precision = precision
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.matmul.fp32_precision = before
+
+
 class _Run:
     """One variant: a seeded trainer, its batches, and the MACs of the archs each step ran."""
 
-    def __init__(self, space, splits, config, bf16: bool) -> None:
+    def __init__(self, space, splits, config, bf16: bool, matmul: str = "ieee",
+                 explicit: bool = False) -> None:
         torch.manual_seed(0)
+        self.matmul, self.explicit = matmul, explicit
         self.trainer = train_module._Trainer(config, space, splits)
         self.bf16, self.space, self.config = bf16, space, config
         self.batches = self._epochs(splits, config.batch_size)
@@ -87,7 +105,9 @@ class _Run:
         """(seconds, images, MACs per image summed over the archs run) of `n` steps."""
         fixed = self.space.macs(self.space.largest()) + self.space.macs(self.space.smallest())
         self.macs, images, start = 0, 0, time.perf_counter()
-        with mock.patch.object(train_module, "autocast", _autocast(self.bf16)):
+        attention = explicit_attention() if self.explicit else contextlib.nullcontext()
+        autocast = mock.patch.object(train_module, "autocast", _autocast(self.bf16))
+        with autocast, _matmul(self.matmul), attention:
             for _ in range(n):
                 x, y = next(self.batches)
                 self.trainer.step(x, y, self.step_no)
@@ -114,7 +134,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=10, help="timed steps per variant and round")
-    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--variants", default="fp32,bf16,fp32-b128,bf16-matmul,bf16-matmul-explicit")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -128,7 +148,8 @@ def main() -> None:
     runs = {}
     for name in names:
         v = VARIANTS[name]
-        runs[name] = _Run(space, splits, base.replace(batch_size=v.get("batch", 64)), v.get("bf16", False))
+        runs[name] = _Run(space, splits, base.replace(batch_size=v.get("batch", 64)), v.get("bf16", False),
+                          v.get("matmul", "ieee"), v.get("explicit", False))
         runs[name].steps(2)  # warm-up: allocator, first-call costs
     rates: dict[str, list[float]] = {n: [] for n in names}
     gflops: dict[str, list[float]] = {n: [] for n in names}
