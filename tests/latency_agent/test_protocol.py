@@ -117,3 +117,17 @@ def test_the_feed_of_one_float_input_is_what_it_always_was():
     session = ort_session(matmul_model(8, 1, shape=["n", 8]))
     (feed,) = _feed(session).values()
     np.testing.assert_array_equal(feed, np.random.default_rng(0).standard_normal([1, 8], dtype=np.float32))
+
+
+def test_a_model_timed_as_its_own_reference_runs_once_per_round():
+    import json
+
+    from latency_agent.agent import Agent
+
+    agent = Agent()
+    model = b64(matmul_model(8, 1).SerializeToString())
+    ref = agent.post("/v1/reference", json.dumps({"model": model, "timing": FAST}).encode())
+    answer = agent.post("/v1/time", json.dumps({"reference": ref["reference"], "models": [model],
+                                                "timing": FAST}).encode())
+    # the same session: the model's fastest run is the reference's, not a second session's
+    assert answer["results"][0]["min_ms"] == answer["reference_ms"]
