@@ -29,23 +29,18 @@ if TYPE_CHECKING:
 _NO_TIMEOUT = 24 * 3600.0  # the child is this machine's own: no network to wait for
 
 __all__ = ["CpuConfig", "GuardedTiming", "SpeedGuard", "measure_cpu", "ort_session", "quantized_onnx",
-           "runtime_name", "summary_ms", "time_model", "time_session", "time_sessions"]
-
-
-def runtime_name() -> str:
-    import onnxruntime as ort
-
-    return f"onnxruntime-{ort.__version__}-cpu"
+           "summary_ms", "time_model", "time_session", "time_sessions"]
 
 
 def time_model(model: onnx.ModelProto | bytes, config: CpuConfig | None = None) -> dict[str, float]:
     """median, min and p90 (ms) and the number of runs of one exported model (`summary_ms`'s keys),
     timed in a fresh timing process as its own reference."""
+    from latency_models.measure_remote import timing_fields
     from latency_models.remote import post_reference, post_time
 
     config = config or CpuConfig()
     data = model if isinstance(model, bytes) else model.SerializeToString()
-    timing = _timing_fields(config)
+    timing = timing_fields(config)
     with TimingProcess(config.threads) as child:
         reference = post_reference(child, data, timing, _NO_TIMEOUT)["reference"]
         result = post_time(child, reference, [data], timing, _NO_TIMEOUT)["results"][0]
@@ -84,9 +79,3 @@ def measure_cpu(
         return
     with TimingProcess(config.threads) as child:
         yield from measure_remote("cpu", child, space, archs, config, supernet=supernet, on_answer=on_answer)
-
-
-def _timing_fields(config: CpuConfig) -> dict[str, Any]:
-    from latency_models.measure_remote import timing_fields
-
-    return timing_fields(config)
