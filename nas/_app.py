@@ -95,8 +95,10 @@ class NasGroup(click.Group):
     """
 
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        from nas._progress import note_first_line
         from search_space.errors import InputError
 
+        note_first_line("")  # a note belongs to the command that set it, not to a later one in process
         argv = list(sys.argv[1:] if args is None else args)
         where = _command_path(self, argv)
         try:

@@ -15,8 +15,8 @@ _NOTE: list[str] = []
 
 
 def note_first_line(text: str) -> None:
-    """End this command's first progress line with `text` (in brackets)."""
-    _NOTE[:] = [text]
+    """End this command's first progress line with `text` (in brackets); "" clears it."""
+    _NOTE[:] = [text] if text else []
 
 
 def _take_note() -> str:
