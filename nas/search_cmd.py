@@ -70,7 +70,11 @@ def _prepare(device, supernet: Path | None, space_ref: str | None):
 @click.option("--device", help="Target device (see `nas devices`).")
 @click.option("--device-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A device described in a YAML file (e.g. a remote device and its latency agent).")
-@click.option("--budget", required=True, help="Latency budget: 2ms, 500us, 0.002s.")
+@click.option("--budget", help="Latency budget: 2ms, 500us, 0.002s.")
+@click.option("--target", "target_texts", multiple=True, metavar="DEVICE:BUDGET",
+              help="A target, e.g. iphone:2ms; repeat for several: one search serves them all (one study, "
+                   "each arch evaluated once) and writes best-<device>-<budget>.yaml for each. In place of "
+                   "--device and --budget.")
 @click.option("--space", "space_ref",
               help="Search space (built-in name or YAML). With --supernet, the checkpoint must be of "
                    "it (its head may have the dataset's own class count); without, only digits: the "
@@ -106,7 +110,8 @@ def _prepare(device, supernet: Path | None, space_ref: str | None):
               "devices that can be timed (cpu, cuda, remote); 0: off. With --resume of a finished "
               "search, verifies it again.")
 @threads_option()
-def search(device: str | None, device_file: Path | None, budget: str, space_ref: str | None,
+def search(device: str | None, device_file: Path | None, budget: str | None, target_texts: tuple[str, ...],
+           space_ref: str | None,
            supernet: Path | None, strategy: str, population: int, generations: int, seed: int,
            out: Path | None, resume: bool,
            workers: int | None, ray_address: str | None, storage: str | None, verify: int,
@@ -125,45 +130,75 @@ def search(device: str | None, device_file: Path | None, budget: str, space_ref:
       nas search --device cpu --budget 0.3ms --verify 3
       nas search --device pi5 --budget 5ms --supernet runs/train/<run>/supernet.pt
       nas search --device iphone --budget 2ms --out my-search --resume   # after Ctrl-C
+      nas search --target iphone:2ms --target pixel:4ms --target cpu:1.5ms
     """
     import optuna
 
-    from latency_models import parse_duration_ms
     from search.driver import run_search
     from search.settings import SearchSettings
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     use_threads(threads)
-    dev = _checked_device(device, device_file, verify)
-    device = dev.name
-    budget_ms = parse_duration_ms(budget)
+    targets, devs = _targets(device, device_file, budget, target_texts, verify)
     if resume and out is None and storage is None:
         raise click.UsageError("--resume needs the --out (or --storage) of the search to continue")
-    settings = SearchSettings(device=device, budget_ms=budget_ms, strategy=strategy, population=population,
+    settings = SearchSettings(targets=targets, strategy=strategy, population=population,
                               generations=generations, seed=seed)
-    ready = _prepare(dev, supernet, space_ref)
-    out = out or _default_out(device, budget_ms)
+    ready = _prepare(devs[0], supernet, space_ref)
+    predictors = [ready.predictor] + [_prepare(dev, ready.supernet, None).predictor for dev in devs[1:]]
+    if len(targets) == 1:
+        predictors, devs = predictors[0], devs[0]
+    out = out or _default_out(targets)
     bars = _Bars()  # the verification's, once the search's is closed
     with ExitStack() as search_bar, bars:
         step = search_bar.enter_context(progress(generations, "search", every_s=5.0))
 
         def on_generation(g, evaluations, best):
-            step(f"{evaluations} evaluated, best top-1 {best.accuracy:.3f} at {best.latency_ms:.4g} ms"
+            where = f" on {targets[0].label}" if len(targets) > 1 else ""
+            step(f"{evaluations} evaluated, best top-1 {best.accuracy:.3f} at {best.latency_ms:.4g} ms{where}"
                  if best else f"{evaluations} evaluated")
 
         def on_timed(m, total):
             search_bar.close()
-            bars.step(f"verify on {device}", total, f"{m.latency_ms_median:.4g} ms")
+            bars.step("verify", total, f"{m.latency_ms_median:.4g} ms")
 
         try:
             result = run_search(ready.supernet, settings, out, storage=storage, resume=resume,
-                                workers=workers, ray_address=ray_address, predictor=ready.predictor,
-                                on_generation=on_generation, on_note=lambda text: click.echo(text, err=True),
-                                verify=verify, device=dev, on_measurement=on_timed)
+                                workers=workers, ray_address=ray_address,
+                                predictor=predictors, on_generation=on_generation,
+                                on_note=lambda text: click.echo(text, err=True), verify=verify, device=devs,
+                                on_measurement=on_timed)
         except KeyboardInterrupt:
             raise Interrupted("every finished evaluation is stored; continue with " + resume_command(
                 click.get_current_context(), supernet=ready.supernet, out=out, resume=True)) from None
-    _say_result(result, device, budget_ms)
+    if result.targets:
+        _say_targets(result)
+    else:
+        _say_result(result, targets[0].device, targets[0].budget_ms)
+
+
+def _targets(device: str | None, device_file: Path | None, budget: str | None, texts: tuple[str, ...],
+             verify: int) -> tuple[tuple, list]:
+    """The search's targets and their devices, from --target or from --device/--device-file and --budget."""
+    from latency_models import parse_duration_ms
+    from search.targets import Target, check_targets, parse_target
+    from search_space.errors import InputError
+
+    if texts:
+        if device or device_file or budget:
+            raise click.UsageError("give --target (one or more), or --device and --budget, not both")
+        targets = check_targets(parse_target(t) for t in texts)
+        devs = []
+        for t in targets:
+            try:
+                devs.append(_checked_device(t.device, None, verify))
+            except InputError as e:
+                raise InputError(f"target {t.label}: {e}") from None
+        return targets, devs
+    if budget is None:
+        raise click.UsageError("give --budget (e.g. 2ms) with --device, or --target DEVICE:BUDGET")
+    dev = _checked_device(device, device_file, verify)
+    return (Target(dev.name, parse_duration_ms(budget)),), [dev]
 
 
 def _checked_device(device: str | None, device_file: Path | None, verify: int):
@@ -177,10 +212,31 @@ def _checked_device(device: str | None, device_file: Path | None, verify: int):
     return dev
 
 
-def _default_out(device: str, budget_ms: float) -> Path:
-    from latency_models.duration import format_ms
+def _default_out(targets) -> Path:
+    """runs/search/<device>-<budget>-<time>/, or runs/search/<n>-targets-<time>/ for several."""
+    name = targets[0].stem if len(targets) == 1 else f"{len(targets)}-targets"
+    return Path("runs") / "search" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
-    return Path("runs") / "search" / f"{device}-{format_ms(budget_ms)}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+def _say_targets(result) -> None:
+    """One line per target, then what was evaluated and written."""
+    for a in result.targets:
+        best, v = a.best, a.verification
+        measured = f", {v.of(best).measured_ms:.4g} ms measured ({v.statistic})" if v is not None else ""
+        c = best.candidate
+        click.echo(f"{a.target.label}: top-1 {c.accuracy:.3f} at {c.latency_ms:.4g} ms predicted{measured}"
+                   f", {best.macs / 1e6:.2f} M MACs, {best.params / 1e3:.1f} k params"
+                   + ("" if a.binds else " (budget does not bind)"))
+        if v is not None:
+            _say_verification(v)
+    resumed = (f" ({result.evaluations - result.resumed_evaluations} in this run, the rest already stored)"
+               if result.resumed_evaluations else "")
+    t = result.timings
+    click.echo(f"{result.evaluations} archs evaluated for {len(result.targets)} targets{resumed} in "
+               f"{t['search_s']:.1f} s ({t['candidates_per_s']:.1f}/s, {result.where})")
+    names = ", ".join(a.file.name for a in result.targets)
+    click.echo(f"wrote {names}, history.csv, pareto.csv, pareto.png, search.json to {result.out}")
+    click.echo(f"next: nas extract {result.targets[0].file}")
 
 
 def _say_result(result, device: str, budget_ms: float) -> None:

@@ -20,13 +20,15 @@ _HOMES = {
     "BudgetError": "search.budget", "LatencyRange": "search.budget", "latency_range": "search.budget",
     "decode": "search.encoding", "distributions": "search.encoding", "encode": "search.encoding",
     "EvolutionSampler": "search.samplers", "RandomSearchSampler": "search.samplers",
+    "Target": "search.targets", "parse_target": "search.targets",
+    "MultiTargetSampler": "search.multi_sampler",
 }
 # submodules that `import search` used to import, still reachable as attributes
 _SUBMODULES = ("budget", "encoding", "evaluator", "samplers", "settings", "driver", "prepare")
 
 __all__ = ["STRATEGIES", "AccuracyEvaluator", "BudgetError", "Evaluator", "EvolutionSampler", "LatencyRange",
-           "RandomSearchSampler", "SearchResult", "SearchSettings", "decode", "distributions", "encode",
-           "latency_range", "prepare_search", "run_search"]
+           "MultiTargetSampler", "RandomSearchSampler", "SearchResult", "SearchSettings", "Target", "decode",
+           "distributions", "encode", "latency_range", "parse_target", "prepare_search", "run_search"]
 
 
 def __getattr__(name: str) -> Any:

@@ -1,4 +1,5 @@
-"""`run_search`: the most accurate subnet of a trained supernet within a latency budget on a device.
+"""`run_search`: the most accurate subnet of a trained supernet within a latency budget on a device,
+or within each of several (device, budget) targets.
 
 The study lives in Optuna storage (a journal file by default), so a killed search resumes
 where it stopped: generations are deterministic given the seed and the finished trials,
@@ -20,7 +21,7 @@ import optuna
 
 from latency_models import Device, Measurement, Predictor, get_device
 from latency_models.identity import machine_notice
-from search.budget import check_budget, latency_range
+from search.budget import BudgetError, LatencyRange, check_budget, latency_range
 from search.evaluator import Evaluator
 from search.finish import Verifier, search_timings, write_results
 from search.loops import (
@@ -32,13 +33,17 @@ from search.loops import (
     run_generations,
     run_nsga2,
 )
+from search.multi_sampler import target_sampler
 from search.pool import LocalPool, RayPool
 from search.prepare import prepare_search
 from search.result_files import Row, file_sha256
 from search.samplers import GenerationalSampler
 from search.settings import SearchResult, SearchRun, SearchSettings
 from search.storage import open_storage, open_study, study_fingerprint
+from search.target_results import write_target_results
+from search.targets import Target
 from search.verify import Verification, check_verifiable, fitted_statistic, verify_candidates
+from search_space import SearchSpace
 from search_space.errors import InputError
 from supernet.accuracy import coarse_split_note
 
@@ -56,8 +61,13 @@ class _Session:
     run: SearchRun
     study: optuna.Study
     sampler: GenerationalSampler | None  # None for nsga2 (`run_nsga2` makes its own)
-    predict: Timed
+    predicts: list[Timed]  # one per target
     pool: LocalPool | RayPool
+
+    @property
+    def predict(self) -> Timed:
+        """The first target's predictor: the latency a trial records."""
+        return self.predicts[0]
 
 
 def run_search(
@@ -69,7 +79,7 @@ def run_search(
     resume: bool = False,
     workers: int | None = None,
     ray_address: str | None = None,
-    predictor: Predictor | None = None,
+    predictor: Predictor | Sequence[Predictor | None] | None = None,
     evaluator: Evaluator | None = None,
     space: str | None = None,
     on_generation: OnGeneration | None = None,
@@ -77,22 +87,25 @@ def run_search(
     on_epoch: Callable[[dict[str, Any], int], None] | None = None,
     on_measurement: Callable[[Measurement, int], None] | None = None,
     verify: int = 0,
-    device: Device | None = None,
+    device: Device | Sequence[Device | None] | None = None,
 ) -> SearchResult:
-    """Search a trained supernet for the most accurate subnet within `settings.budget_ms`.
+    """Search a trained supernet for the most accurate subnet within `settings.budget_ms`, or within
+    each budget of `settings.targets` (one study for all of them: `search.multi_sampler`).
 
     Does what `nas search` does: what is missing is made first (`search.prepare_search`).
 
     Args:
         supernet: a `supernet.pt` checkpoint; None: the default (digits) supernet, trained
             into `$NAS_HOME/supernets/` on first use (then `space` can only be digits).
-        out: folder for best.yaml, history.csv, pareto.csv, pareto.png, search.json and,
-            unless `storage` says otherwise, the Optuna journal `study.journal`.
+        out: folder for best.yaml (one target) or best-<device>-<budget>.yaml (each of several),
+            history.csv, pareto.csv, pareto.png, search.json and, unless `storage` says
+            otherwise, the Optuna journal `study.journal`.
         storage: an Optuna storage URL (`sqlite:///...`) or a journal file path.
         resume: continue the search stored there (same settings required).
         workers, ray_address: evaluate on this many Ray actors, local or of this running Ray cluster.
-        predictor: the latency predictor (default: the device's, `get_device(...).predictor(space)`;
-            a measured device without one is timed and fitted first, `ensure_predictor`).
+        predictor: the latency predictor, or one per target (default: the device's,
+            `get_device(...).predictor(space)`; a measured device without one is timed and fitted
+            first, `ensure_predictor`).
         evaluator: an `Evaluator` of this supernet to use (and whose cache to share, e.g.
             across the searches of a benchmark); default: a new one on the validation split.
         space: the space of the search (a name or a YAML path), checked against the checkpoint.
@@ -101,47 +114,72 @@ def run_search(
             what is trained or timed first, a `cpu` predictor fitted on another machine).
         on_epoch, on_measurement: progress of training the default supernet and of timing archs
             for a missing predictor (see `prepare_search`) or for `verify`.
-        verify, device: time `verify` finalists on `device` (default: `settings.device`'s; checked first)
-            and answer with the most accurate that fits when measured (`search.verify`; 0: off).
+        verify, device: time `verify` finalists on `device`, or on each target's device
+            (default: the settings' devices; checked first) and answer with the most accurate
+            that fits when measured (`search.verify`; 0: off).
 
     Raises:
         InputError: a bad checkpoint, a budget below the fastest arch, a resume that does not match.
     """
-    note, dev = on_note or _quiet, _device(settings, device, verify)  # a device to verify on first
-    if supernet is None or predictor is None:
-        ready = prepare_search(dev or settings.device, supernet=supernet, space=space, predictor=predictor,
-                               on_note=note, on_epoch=on_epoch, on_measurement=on_measurement)
-        supernet, predictor = ready.supernet, ready.predictor
+    note = on_note or _quiet
+    devices = _devices(settings, device, verify)  # the devices to verify on, checked first
+    predictors = _per_target(predictor, settings, "predictor")
+    for i, target in enumerate(settings.targets):
+        if supernet is None or predictors[i] is None:
+            ready = prepare_search(devices[i] or target.device, supernet=supernet, space=space,
+                                   predictor=predictors[i], on_note=note, on_epoch=on_epoch,
+                                   on_measurement=on_measurement)
+            supernet, predictors[i] = ready.supernet, ready.predictor
     start = time.perf_counter()
-    session = _open_session(Path(supernet), settings, Path(out), predictor, evaluator, note, storage=storage,
-                            resume=resume, workers=workers, ray_address=ray_address)
+    session = _open_session(Path(supernet), settings, Path(out), predictors, evaluator, note,
+                            storage=storage, resume=resume, workers=workers, ray_address=ray_address)
     setup_s = time.perf_counter() - start
     outcome, search_s = _search(session, on_generation)
-    timings = search_timings(setup_s, search_s, outcome, session.predict.seconds)
-    verifier = _verifier(dev, session.run, verify, fitted_statistic(predictor), note, on_measurement)
-    return write_results(session.study, session.run, session.predict, timings, outcome, verifier)
+    timings = search_timings(setup_s, search_s, outcome, sum(p.seconds for p in session.predicts))
+    verifiers = [_verifier(dev, session.run, t.budget_ms, verify, fitted_statistic(p), note, on_measurement)
+                 for dev, t, p in zip(devices, settings.targets, predictors, strict=True)]
+    if settings.multi:
+        return write_target_results(session.study, session.run, session.predicts, timings, outcome, verifiers)
+    return write_results(session.study, session.run, session.predict, timings, outcome, verifiers[0])
 
 
-def _device(settings: SearchSettings, device: Device | None, verify: int) -> Device | None:
-    """The search's device where it is given or needed (to verify on), checked for `verify`."""
+def _per_target(value: Any, settings: SearchSettings, what: str) -> list[Any]:
+    """`value` as one entry per target: a sequence as given, else `value` for a single target."""
+    if isinstance(value, Sequence):
+        if len(value) != len(settings.targets):
+            raise InputError(f"{what}: {len(value)} given for {len(settings.targets)} targets")
+        return list(value)
+    if value is not None and settings.multi:
+        raise InputError(f"{what}: give one per target ({len(settings.targets)} targets)")
+    return [value] + [None] * (len(settings.targets) - 1)
+
+
+def _devices(settings: SearchSettings, device: Device | Sequence[Device | None] | None,
+             verify: int) -> list[Device | None]:
+    """Each target's device where it is given or needed (to verify on), checked for `verify`."""
     if verify < 0:
         raise InputError(f"verify: {verify} is not a number of candidates (0: off)")
-    if device is not None and device.name != settings.device:
-        raise InputError(f"device {device.name!r} is not the device of the settings, {settings.device!r}")
-    dev = device if device is not None or not verify else get_device(settings.device)
-    if verify:
-        check_verifiable(dev)
-    return dev
+    devices = _per_target(device, settings, "device")
+    for i, target in enumerate(settings.targets):
+        dev = devices[i]
+        if dev is not None and dev.name != target.device:
+            raise InputError(f"device {dev.name!r} is not the device of the settings, {target.device!r}")
+        if dev is None and verify:
+            dev = devices[i] = get_device(target.device)
+        if verify:
+            check_verifiable(dev)
+    return devices
 
 
-def _verifier(device: Device | None, run: SearchRun, k: int, statistic: str, note: Callable[[str], None],
-              on_measurement: Callable[[Measurement, int], None] | None) -> Verifier | None:
-    """`verify_candidates` of the run's table, saying when none of the finalists fits (None: k is 0)."""
+def _verifier(device: Device | None, run: SearchRun, budget_ms: float, k: int, statistic: str,
+              note: Callable[[str], None], on_measurement: Callable[[Measurement, int], None] | None
+              ) -> Verifier | None:
+    """`verify_candidates` of a target's table, saying when none of the finalists fits (None: k is 0)."""
     if device is None or not k:
         return None
 
     def verify(table: Sequence[Row]) -> Verification:
-        verification = verify_candidates(table, device, run.space, k=k, budget_ms=run.settings.budget_ms,
+        verification = verify_candidates(table, device, run.space, k=k, budget_ms=budget_ms,
                                          statistic=statistic, on_note=note, on_measurement=on_measurement)
         if not verification.fits:
             note(verification.none_fits_line())
@@ -150,33 +188,29 @@ def _verifier(device: Device | None, run: SearchRun, k: int, statistic: str, not
     return verify
 
 
-def _open_session(supernet: Path, settings: SearchSettings, out: Path, predictor: Predictor,
+def _open_session(supernet: Path, settings: SearchSettings, out: Path, predictors: Sequence[Predictor],
                   evaluator: Evaluator | None, note: Callable[[str], None], *, storage: str | None,
                   resume: bool, workers: int | None, ray_address: str | None) -> _Session:
-    """Load the supernet, check the budget, open the study and the evaluators; say what matters."""
+    """Load the supernet, check the budgets, open the study and the evaluators; say what matters."""
     from search.evaluator import AccuracyEvaluator
     from search.validation import validation_data
     from supernet.checkpoint import load_supernet
 
     model, data = load_supernet(supernet)
     space = model.space
-    predict = Timed(predictor.predict_ms)
-    reach = latency_range(space, predict)
-    check_budget(settings.budget_ms, reach, settings.device, space)
+    predicts = [Timed(p.predict_ms) for p in predictors]
+    reaches = tuple(_reach(space, t, p, settings.multi)
+                    for t, p in zip(settings.targets, predicts, strict=True))
     images, labels = validation_data(data["train_config"], space, limit=settings.val_limit)
     sha = file_sha256(supernet)
-    sampler = make_sampler(settings, space, predict, reach)
+    sampler = (target_sampler(settings, space, predicts, reaches) if settings.multi
+               else make_sampler(settings, space, predicts[0], reaches[0]))
     directions = ["maximize", "minimize"] if settings.strategy == "nsga2" else ["maximize"]
     study = open_study(open_storage(out, storage), sampler, directions, resume,
                        study_fingerprint(settings, sha, space.fingerprint))
-    stored_before = len(candidates(study, space, predict))
-    notice = machine_notice(settings.device, predictor, space)
-    if notice:
-        note(notice)
-    if not reach.binds(settings.budget_ms):
-        note(f"budget {settings.budget_ms:g} ms does not bind on {settings.device}: the slowest arch of "
-             f"{space.name} predicts {reach.slowest_ms:.4g} ms; searching the whole space for the most "
-             f"accurate arch")
+    stored_before = len(candidates(study, space, predicts[0]))
+    for target, predictor, reach in zip(settings.targets, predictors, reaches, strict=True):
+        _say_reach(space, target, predictor, reach, note, settings.multi)
     if workers or ray_address:
         pool: LocalPool | RayPool = RayPool(model, images, labels, workers=workers, address=ray_address)
     else:
@@ -187,8 +221,32 @@ def _open_session(supernet: Path, settings: SearchSettings, out: Path, predictor
     if coarse:
         note(coarse)
     run = SearchRun(settings=settings, space=space, out=out, supernet=supernet, supernet_sha256=sha,
-                    reach=reach, where=pool.where, validation_images=n_images, stored_before=stored_before)
-    return _Session(run, study, sampler, predict, pool)
+                    reach=reaches[0], where=pool.where, validation_images=n_images,
+                    stored_before=stored_before, reaches=reaches)
+    return _Session(run, study, sampler, predicts, pool)
+
+
+def _reach(space: SearchSpace, target: Target, predict: Timed, multi: bool) -> LatencyRange:
+    """The latency range of `space` on the target's device, its budget checked (the target named
+    where there are several)."""
+    reach = latency_range(space, predict)
+    try:
+        check_budget(target.budget_ms, reach, target.device, space)
+    except BudgetError as e:
+        raise BudgetError(f"target {target.label}: {e}" if multi else str(e)) from None
+    return reach
+
+
+def _say_reach(space: SearchSpace, target: Target, predictor: Predictor, reach: LatencyRange,
+               note: Callable[[str], None], multi: bool) -> None:
+    """Say when the target's predictor comes from another machine or its budget does not bind."""
+    notice = machine_notice(target.device, predictor, space)
+    if notice:
+        note(notice)
+    if not reach.binds(target.budget_ms):
+        note(f"budget {target.budget_ms:g} ms does not bind on {target.device}: the slowest arch of "
+             f"{space.name} predicts {reach.slowest_ms:.4g} ms; searching the whole space for the most "
+             f"accurate arch" + (" for this target" if multi else ""))
 
 
 def _search(session: _Session, on_generation: OnGeneration | None) -> tuple[LoopOutcome, float]:
@@ -197,7 +255,8 @@ def _search(session: _Session, on_generation: OnGeneration | None) -> tuple[Loop
     The predictor's clock restarts here: `prediction_s` counts the loop's predictions only.
     """
     run, predict = session.run, session.predict
-    predict.seconds = 0.0
+    for p in session.predicts:
+        p.seconds = 0.0
     start = time.perf_counter()
     try:
         if session.sampler is None:

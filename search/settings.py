@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from search.targets import Target, check_targets
 from search_space import SearchSpace
 from search_space.errors import InputError
 
@@ -16,17 +17,21 @@ if TYPE_CHECKING:
     from search.result_files import Row
     from search.verify import Verification
 
-__all__ = ["STRATEGIES", "SearchResult", "SearchRun", "SearchSettings"]
+__all__ = ["STRATEGIES", "SearchResult", "SearchRun", "SearchSettings", "TargetResult"]
 
 STRATEGIES = ("evolution", "random", "nsga2")
 
 
 @dataclass(frozen=True)
 class SearchSettings:
-    """What decides a search's answer (stored in the study; a resume must match it)."""
+    """What decides a search's answer (stored in the study; a resume must match it).
 
-    device: str
-    budget_ms: float
+    One target is `device` and `budget_ms`; several are `targets` (`Target`s), the first of which
+    `device` and `budget_ms` then name. Either way `targets` holds every target.
+    """
+
+    device: str = ""
+    budget_ms: float = 0.0
     strategy: str = "evolution"
     population: int = 32
     generations: int = 10
@@ -34,8 +39,20 @@ class SearchSettings:
     parents: int | None = None
     mutation_prob: float = 0.2  # see EvolutionSampler
     val_limit: int | None = None
+    targets: tuple[Target, ...] = ()
 
     def __post_init__(self) -> None:
+        if self.targets:
+            targets = check_targets(Target(t.device, float(t.budget_ms)) for t in self.targets)
+            if (self.device, self.budget_ms) not in (("", 0.0), (targets[0].device, targets[0].budget_ms)):
+                raise InputError("give either device and budget_ms or targets, not both")
+            object.__setattr__(self, "targets", targets)
+            object.__setattr__(self, "device", targets[0].device)
+            object.__setattr__(self, "budget_ms", targets[0].budget_ms)
+        else:
+            object.__setattr__(self, "targets", (Target(self.device, float(self.budget_ms)),))
+        if self.strategy == "nsga2" and len(self.targets) > 1:
+            raise InputError("strategy nsga2 searches one target; use evolution or random for several")
         checks = {
             "strategy": self.strategy in STRATEGIES, "population": self.population >= 2,
             "generations": self.generations >= 1, "budget_ms": self.budget_ms > 0,
@@ -47,8 +64,20 @@ class SearchSettings:
             if not ok:
                 raise InputError(f"{name}: {getattr(self, name)!r} is not a valid search setting")
 
+    @property
+    def multi(self) -> bool:
+        """Whether the search serves more than one target."""
+        return len(self.targets) > 1
+
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The settings as JSON values; `targets` only where there are several (a one-target
+        search's dict, and so its stored fingerprint, is what it was before targets existed)."""
+        data = dataclasses.asdict(self)
+        if self.multi:
+            data["targets"] = [t.to_dict() for t in self.targets]
+        else:
+            del data["targets"]
+        return data
 
 
 @dataclass(frozen=True)
@@ -63,6 +92,8 @@ class SearchRun:
         where: where candidates are evaluated (e.g. "in process (2 torch threads)").
         validation_images: how many images each candidate is scored on.
         stored_before: the distinct archs the study held when this run opened it.
+        reaches: the latency range of every target, in the order of `settings.targets`
+            (`reach` is the first's).
     """
 
     settings: SearchSettings
@@ -74,6 +105,19 @@ class SearchRun:
     where: str
     validation_images: int
     stored_before: int
+    reaches: tuple[LatencyRange, ...] = ()
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    """One target's answer in a search of several: its best arch, the file naming it, its reach."""
+
+    target: Target
+    best: Row
+    binds: bool
+    reach: LatencyRange
+    file: Path
+    verification: Verification | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +125,7 @@ class SearchResult:
     """What a search found and where it wrote it; `best` is the verified pick when there is one.
 
     `verification`: the finalists timed on the device (`nas search --verify`), or None.
+    `targets`: in a search of several targets, each one's answer (`best` is then the first's).
     """
 
     out: Path
@@ -93,3 +138,4 @@ class SearchResult:
     where: str
     files: dict[str, Path]
     verification: Verification | None = None
+    targets: tuple[TargetResult, ...] = ()

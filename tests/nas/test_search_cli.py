@@ -198,3 +198,38 @@ def test_search_on_a_device_of_a_yaml_file(checkpoint, tmp_path):
             "--generations", 1, "--out", tmp_path / "run")
     assert r.exit_code == 0, r.output
     assert yaml.safe_load((tmp_path / "run" / "best.yaml").read_text())["device"] == "pi"
+
+
+# ---- several targets -------------------------------------------------------------------------
+
+def test_targets_each_get_a_best_file(checkpoint, tmp_path):
+    out = tmp_path / "run"
+    r = nas("search", "--target", "iphone:0.3ms", "--target", "pixel:0.9ms", "--supernet", checkpoint,
+            "--population", 4, "--generations", 2, "--out", out)
+    assert r.exit_code == 0, r.output
+    for label, stem in (("iphone:0.3ms", "iphone-0.3ms"), ("pixel:0.9ms", "pixel-0.9ms")):
+        best = yaml.safe_load((out / f"best-{stem}.yaml").read_text())
+        assert best["predicted_latency_ms"] <= best["budget_ms"]
+        said = f"{label}: top-1 {best['accuracy']:.3f} at "
+        assert any(line.startswith(said) for line in r.stdout.splitlines())
+    assert "8 archs evaluated for 2 targets" in r.stdout
+    assert r.stdout.splitlines()[-1] == f"next: nas extract {out / 'best-iphone-0.3ms.yaml'}"
+
+
+@pytest.mark.parametrize(("targets", "words"), [
+    (["iphone:2ms", "nosuch:2ms"], ["target nosuch:2ms", "unknown device"]),
+    (["iphone:2ms", "pixel:2"], ["target 'pixel:2'", "give a unit"]),
+    (["iphone:2ms", "pixel"], ["target 'pixel'", "DEVICE:BUDGET"]),
+    (["iphone:2ms", "pixel:3ms", "iphone:2ms"], ["target iphone:2ms is given twice"]),
+    (["iphone:2ms", "pixel:0.001ms"], ["target pixel:0.001ms", "below the fastest"]),
+])
+def test_a_bad_target_is_one_line_naming_it(checkpoint, tmp_path, targets, words):
+    args = [a for t in targets for a in ("--target", t)]
+    assert_bad_input(nas("search", *args, "--supernet", checkpoint, "--population", 4, "--generations", 1,
+                         "--out", tmp_path / "x"), *words)
+
+
+def test_target_and_device_do_not_mix(checkpoint):
+    assert_bad_input(nas("search", "--target", "iphone:2ms", "--device", "pixel", "--supernet", checkpoint),
+                     "not both")
+    assert_bad_input(nas("search", "--device", "pixel", "--supernet", checkpoint), "--budget")
