@@ -12,13 +12,16 @@ The settings are in the checkpoint.
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from pathlib import Path
+from typing import Any
 
 import _common  # noqa: F401  (puts the repository on sys.path)
 
 from search_space import load_space
-from search_space.files import nas_home
+from search_space.files import nas_home, write_text_atomic
 from supernet.checkpoint import load_checkpoint
 from supernet.default_supernet import default_config, default_supernet_dir
 from supernet.train import train_supernet
@@ -66,6 +69,47 @@ def supernet(dataset: str) -> Path:
                    on_epoch=lambda r: print(f"  epoch {r['epoch']}: loss {r['loss']:.3f} "
                                             f"{r.get('val_top1', {})}", flush=True))
     return path
+
+
+def train_alone(config: TrainConfig, name: str, arch_dict: dict[str, Any], work: Path, seed: int = 0
+                ) -> dict[str, Any]:
+    """Train one arch of `config`'s space alone, from a fresh initialisation, with the same recipe
+    as the supernet (epochs, batch, lr, schedule, smoothing, clipping; no distillation), on the
+    same images; quantization-aware where its blocks are below 32 bits (`supernet.finetune` from
+    freshly initialised weights; the epoch kept is the best on validation). Its val/test top-1,
+    cached in `work` as standalone-<name>[-seed<seed>].json; the run resumes from its .pt after a
+    stop. `seed` other than the supernet's gives the noise floor."""
+    import torch
+
+    from search_space import Arch
+    from supernet.extract import extract
+    from supernet.finetune import RetrainConfig, retrain_subnet, subnet_top1
+    from supernet.supervit import SuperViT
+    from supernet.train_config import run_splits
+
+    stem = f"standalone-{name}" + (f"-seed{seed}" if seed else "")
+    out = work / f"{stem}.json"
+    if out.is_file():
+        return json.loads(out.read_text())
+    space = load_space(config.space)
+    arch = space.validate(Arch.from_dict(arch_dict))
+    splits = run_splits(config, space.input)
+    torch.manual_seed(config.seed + seed)
+    fresh = extract(SuperViT(space), arch)
+    recipe = RetrainConfig(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
+                           min_lr=config.min_lr, weight_decay=config.weight_decay,
+                           warmup_epochs=config.warmup_epochs, label_smoothing=config.label_smoothing,
+                           grad_clip=config.grad_clip, distill=False, seed=config.seed + seed)
+    start = time.perf_counter()
+    result = retrain_subnet(fresh, splits, recipe, work / f"{stem}.pt", resume=True)
+    record = {"arch": arch.to_dict(), "macs": int(space.macs(arch)), "seed": seed,
+              "best_epoch": result.best_epoch,
+              "val_top1": subnet_top1(result.model, splits.val),
+              "test_top1": subnet_top1(result.model, splits.test),
+              "seconds": time.perf_counter() - start}
+    write_text_atomic(out, json.dumps(record, indent=2) + "\n")
+    print(f"  {stem} trained alone: test {record['test_top1']:.3f} ({record['seconds']:.0f} s)", flush=True)
+    return record
 
 
 if __name__ == "__main__":

@@ -7,14 +7,17 @@ device, at budgets that bind (the 30th and 60th percentile of the predicted late
 - best top-1 within budget of evolution and of random search with the same number of
   evaluations, and of random search with 4x as many;
 - Pareto hypervolume (accuracy x ms, reference point: accuracy 0 at the budget) of NSGA-II
-  and of random search with the same number of trials.
+  and of random search with the same number of trials;
+- best top-1 within budget of the off-the-shelf peers (bench/_peers.py: Optuna's multivariate
+  TPE, nevergrad's NGOpt) with as many evaluations as evolution, each told that an over-budget
+  proposal scored 0, with no evaluation spent on it.
 
 All searches of one supernet share one evaluation cache (accuracy is a deterministic
 function of the arch), so each arch is evaluated once however many searches propose it.
 Random search with G generations is, by construction, the first G generations of the one
 with 4G (same seed: the first generations are the same draws), so it is read from there.
 
-    python bench/search_quality.py [--seeds 5] [--population 12] [--generations 6]
+    python bench/search_quality.py [--seeds 5] [--population 12] [--generations 6] [--peers tpe,ngopt]
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from pathlib import Path
 import _common
 import numpy as np
 import optuna
+from _peers import peer_search
 from _supernets import FASHION_EPOCHS, FASHION_LIMIT, supernet
 
 from latency_models import get_device
@@ -37,6 +41,8 @@ from search.pareto import hypervolume
 from search.settings import SearchSettings
 from search.validation import validation_data
 from supernet.checkpoint import load_supernet
+
+_PEER_NAMES = {"tpe": "Optuna TPE", "ngopt": "nevergrad NGOpt"}
 
 
 def _history(path: Path) -> list[dict[str, float]]:
@@ -54,7 +60,7 @@ def _hv(rows: list[dict[str, float]], budget: float) -> float:
 
 
 def bench_dataset(dataset: str, seeds: int, population: int, generations: int, val_limit: int | None,
-                  work: Path) -> dict:
+                  work: Path, peers: tuple[str, ...] = ()) -> dict:
     ckpt = supernet(dataset)
     model, data = load_supernet(ckpt)
     space = model.space
@@ -81,22 +87,27 @@ def bench_dataset(dataset: str, seeds: int, population: int, generations: int, v
             rnd4 = search("random", 4 * generations)
             rnd = [r for r in rnd4 if r["generation"] < generations]
             nsga = search("nsga2", generations)
+            peer_rows = {p: peer_search(p, space, predictor.predict_ms, budget, evaluator, len(evo), seed)
+                         for p in peers}
             per_seed.append({
                 "seed": seed,
                 "evaluations": {"evolution": len(evo), "random": len(rnd), "random_4x": len(rnd4),
                                 "nsga2_unique": len(nsga)},
                 "best": {"evolution": _best(evo, budget), "random": _best(rnd, budget),
-                         "random_4x": _best(rnd4, budget), "nsga2": _best(nsga, budget)},
+                         "random_4x": _best(rnd4, budget), "nsga2": _best(nsga, budget),
+                         **{p: _best(rows, budget) for p, rows in peer_rows.items()}},
+                "peer_evaluations": {p: len(rows) for p, rows in peer_rows.items()},
                 "hypervolume": {"nsga2": _hv(nsga, budget), "random": _hv(rnd, budget)},
             })
             print(f"{dataset} p{pct} seed {seed}: {per_seed[-1]['best']}", flush=True)
         med = {k: statistics.median(s["best"][k] for s in per_seed)
-               for k in ("evolution", "random", "random_4x", "nsga2")}
+               for k in ("evolution", "random", "random_4x", "nsga2", *peers)}
         hv = {k: statistics.median(s["hypervolume"][k] for s in per_seed) for k in ("nsga2", "random")}
         out["budgets"][f"p{pct}"] = {
             "budget_ms": budget, "median_best": med, "median_hypervolume": hv,
             "evolution_ge_random": med["evolution"] >= med["random"],
             "evolution_ge_random_4x": med["evolution"] >= med["random_4x"],
+            **{f"evolution_ge_{p}": med["evolution"] >= med[p] for p in peers},
             "hypervolume_ratio_nsga2_over_random": hv["nsga2"] / hv["random"] if hv["random"] else None,
             "seeds": per_seed,
         }
@@ -111,20 +122,25 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=6)
     parser.add_argument("--fashion-val-limit", type=int, default=500)
     parser.add_argument("--datasets", default="digits,fashion-mnist")
+    parser.add_argument("--peers", default="tpe,ngopt", help="peers (bench/_peers.py); '' for none")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    peers = tuple(p for p in args.peers.split(",") if p)
     metrics = {}
     with tempfile.TemporaryDirectory() as tmp:
         for dataset in args.datasets.split(","):
             limit = args.fashion_val_limit if dataset == "fashion-mnist" else None
             metrics[dataset] = bench_dataset(dataset, args.seeds, args.population, args.generations, limit,
-                                             Path(tmp))
+                                             Path(tmp), peers)
     headline = {}
     for dataset, m in metrics.items():
         for key, b in m["budgets"].items():
             med = b["median_best"]
             headline[f"{dataset} {key} ({b['budget_ms']:.3g} ms) top-1 evo / random / random 4x"] = (
                 f"{med['evolution']:.3f} / {med['random']:.3f} / {med['random_4x']:.3f}")
+            if peers:
+                headline[f"{dataset} {key} top-1 evo / " + " / ".join(_PEER_NAMES[p] for p in peers)] = (
+                    " / ".join(f"{med[k]:.3f}" for k in ("evolution", *peers)))
             ratio = b["hypervolume_ratio_nsga2_over_random"]
             headline[f"{dataset} {key} hypervolume nsga2 / random"] = f"{ratio:.2f}x" if ratio else "n/a"
     _common.write_result(
@@ -132,7 +148,7 @@ def main() -> None:
         params={"device": "iphone", "seeds": args.seeds, "population": args.population,
                 "generations": args.generations, "random_4x_generations": 4 * args.generations,
                 "fashion_supernet": {"limit": FASHION_LIMIT, "epochs": FASHION_EPOCHS},
-                "fashion_val_limit": args.fashion_val_limit},
+                "fashion_val_limit": args.fashion_val_limit, "peers": list(peers)},
         metrics=metrics,
         notes=("Best validation top-1 (inherited weights) within budget, median over seeds; evaluation "
                "counts are equal for evolution and random (random_4x: four times as many). The digits "

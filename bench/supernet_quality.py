@@ -44,7 +44,7 @@ from typing import Any
 
 import _common
 import numpy as np
-from _supernets import FASHION_BATCH, FASHION_EPOCHS, FASHION_LIMIT, FASHION_LR, config_for
+from _supernets import FASHION_BATCH, FASHION_EPOCHS, FASHION_LIMIT, FASHION_LR, config_for, train_alone
 
 from search_space import Arch, SearchSpace, load_space
 from search_space.files import nas_home, write_text_atomic
@@ -136,41 +136,10 @@ def seed_standalone(result: Path, archs: dict[str, Arch], work: Path) -> list[st
 
 
 def standalone_job(name: str, arch_dict: dict[str, Any], work: str, seed: int = 0) -> dict[str, Any]:
-    """Train `arch` alone from a fresh initialisation; its val/test top-1 (cached in `work`).
-
-    `seed` (initialisation and data order) other than the supernets' gives the noise floor.
-    """
-    import torch
-
-    from search_space import Arch
-    from supernet.extract import extract
-    from supernet.finetune import RetrainConfig, retrain_subnet, subnet_top1
-    from supernet.supervit import SuperViT
-
-    stem = f"standalone-{name}" + (f"-seed{seed}" if seed else "")
-    out = Path(work) / f"{stem}.json"
-    if out.is_file():
-        return json.loads(out.read_text())
+    """Train `arch` alone from a fresh initialisation with the benchmark supernet's recipe; its
+    val/test top-1 (cached in `work`). `seed` other than the supernets' gives the noise floor."""
     config, _ = config_for("fashion-mnist")
-    space = load_space(config.space)
-    arch = space.validate(Arch.from_dict(arch_dict))
-    splits = run_splits(config, space.input)
-    torch.manual_seed(config.seed + seed)
-    fresh = extract(SuperViT(space), arch)
-    recipe = RetrainConfig(epochs=config.epochs, batch_size=config.batch_size, lr=config.lr,
-                           min_lr=config.min_lr, weight_decay=config.weight_decay,
-                           warmup_epochs=config.warmup_epochs, label_smoothing=config.label_smoothing,
-                           grad_clip=config.grad_clip, distill=False, seed=config.seed + seed)
-    start = time.perf_counter()
-    result = retrain_subnet(fresh, splits, recipe, Path(work) / f"{stem}.pt", resume=True)
-    record = {"arch": arch.to_dict(), "macs": int(space.macs(arch)), "seed": seed,
-              "best_epoch": result.best_epoch,
-              "val_top1": subnet_top1(result.model, splits.val),
-              "test_top1": subnet_top1(result.model, splits.test),
-              "seconds": time.perf_counter() - start}
-    write_text_atomic(out, json.dumps(record, indent=2) + "\n")
-    print(f"  {stem} trained alone: test {record['test_top1']:.3f} ({record['seconds']:.0f} s)", flush=True)
-    return record
+    return train_alone(config, name, arch_dict, Path(work), seed)
 
 
 def inherited(path: str, archs: dict[str, Arch]) -> dict[str, dict[str, float]]:

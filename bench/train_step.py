@@ -37,7 +37,7 @@ from supernet.datasets.batches import iterate_batches
 from supernet.train_config import preset
 
 VARIANTS = {"fp32": {}, "bf16": {"bf16": True}, "fp32-b128": {"batch": 128},
-            "bf16-b128": {"bf16": True, "batch": 128}, "fp32-b32": {"batch": 32},
+            "bf16-b128": {"bf16": True, "batch": 128}, "fp32-b32": {"batch": 32}, "fp32-b256": {"batch": 256},
             "bf16-matmul": {"matmul": "bf16"}, "bf16-matmul-b128": {"matmul": "bf16", "batch": 128},
             "bf16-matmul-explicit": {"matmul": "bf16", "explicit": True}, "fp32-explicit": {"explicit": True}}
 

@@ -109,13 +109,23 @@ def _prepare(device, supernet: Path | None, space_ref: str | None):
               "the exit status is still 0: the search succeeded, check verified.fits in scripts. Only "
               "devices that can be timed (cpu, cuda, remote); 0: off. With --resume of a finished "
               "search, verifies it again.")
+@click.option("--accuracy-predictor", is_flag=True,
+              help="Evolution breeds --screen times as many children as it evaluates, and a Gaussian-"
+                   "process predictor of top-1, fitted on every arch evaluated so far, picks which (for "
+                   "searches whose evaluations are costly); search.json records its Kendall tau per "
+                   "generation.")
+@click.option("--screen", type=click.IntRange(2, None), metavar="K",
+              help="With --accuracy-predictor: children bred per child evaluated (default: 4).")
+@click.option("--data-dir", type=click.Path(exists=True, path_type=Path),
+              help="Where the supernet's dataset is, to score subnets on its validation split (default: "
+                   "where its training read it; for a shipped supernet, $NAS_DATA_DIR/<dataset>).")
 @threads_option()
 def search(device: str | None, device_file: Path | None, budget: str | None, target_texts: tuple[str, ...],
            space_ref: str | None,
            supernet: Path | None, strategy: str, population: int, generations: int, seed: int,
            out: Path | None, resume: bool,
            workers: int | None, ray_address: str | None, storage: str | None, verify: int,
-           threads: int | None) -> None:
+           accuracy_predictor: bool, screen: int | None, data_dir: Path | None, threads: int | None) -> None:
     """Find the most accurate subnet within a latency budget on a device.
 
     Writes best.yaml (the chosen arch, for `nas extract`), history.csv, pareto.csv, pareto.png,
@@ -131,6 +141,7 @@ def search(device: str | None, device_file: Path | None, budget: str | None, tar
       nas search --device pi5 --budget 5ms --supernet runs/train/<run>/supernet.pt
       nas search --device iphone --budget 2ms --out my-search --resume   # after Ctrl-C
       nas search --target iphone:2ms --target pixel:4ms --target cpu:1.5ms
+      nas search --device iphone --budget 1ms --space imagenet-mobile --supernet s.pt --accuracy-predictor
     """
     import optuna
 
@@ -142,13 +153,29 @@ def search(device: str | None, device_file: Path | None, budget: str | None, tar
     targets, devs = _targets(device, device_file, budget, target_texts, verify)
     if resume and out is None and storage is None:
         raise click.UsageError("--resume needs the --out (or --storage) of the search to continue")
+    if screen is not None and not accuracy_predictor:
+        raise click.UsageError("--screen is the accuracy predictor's: add --accuracy-predictor")
     settings = SearchSettings(targets=targets, strategy=strategy, population=population,
-                              generations=generations, seed=seed)
+                              generations=generations, seed=seed,
+                              screen=(screen or 4) if accuracy_predictor else 1)
     ready = _prepare(devs[0], supernet, space_ref)
     predictors = [ready.predictor] + [_prepare(dev, ready.supernet, None).predictor for dev in devs[1:]]
     if len(targets) == 1:
         predictors, devs = predictors[0], devs[0]
     out = out or _default_out(targets)
+    result = _run(run_search, ready.supernet, settings, out, generations, predictors=predictors, devices=devs,
+                  storage=storage, resume=resume, workers=workers, ray_address=ray_address, verify=verify,
+                  data_dir=data_dir)
+    if result.targets:
+        _say_targets(result)
+    else:
+        _say_result(result, targets[0].device, targets[0].budget_ms)
+
+
+def _run(run_search, supernet: Path, settings, out: Path, generations: int, **kwargs):
+    """`run_search` with a progress bar per generation, then one for the verification; Ctrl-C says how
+    to continue."""
+    targets = settings.targets
     bars = _Bars()  # the verification's, once the search's is closed
     with ExitStack() as search_bar, bars:
         step = search_bar.enter_context(progress(generations, "search", every_s=5.0))
@@ -162,19 +189,14 @@ def search(device: str | None, device_file: Path | None, budget: str | None, tar
             search_bar.close()
             bars.step("verify", total, f"{m.latency_ms_median:.4g} ms")
 
+        predictor, device = kwargs.pop("predictors"), kwargs.pop("devices")
         try:
-            result = run_search(ready.supernet, settings, out, storage=storage, resume=resume,
-                                workers=workers, ray_address=ray_address,
-                                predictor=predictors, on_generation=on_generation,
-                                on_note=lambda text: click.echo(text, err=True), verify=verify, device=devs,
-                                on_measurement=on_timed)
+            return run_search(supernet, settings, out, predictor=predictor, device=device,
+                              on_generation=on_generation, on_note=lambda text: click.echo(text, err=True),
+                              on_measurement=on_timed, **kwargs)
         except KeyboardInterrupt:
             raise Interrupted("every finished evaluation is stored; continue with " + resume_command(
-                click.get_current_context(), supernet=ready.supernet, out=out, resume=True)) from None
-    if result.targets:
-        _say_targets(result)
-    else:
-        _say_result(result, targets[0].device, targets[0].budget_ms)
+                click.get_current_context(), supernet=supernet, out=out, resume=True)) from None
 
 
 def _targets(device: str | None, device_file: Path | None, budget: str | None, texts: tuple[str, ...],

@@ -53,6 +53,7 @@ def show(space_ref: str, as_json: bool, as_yaml: bool) -> None:
         "params": [cs["params"], cl["params"]],
         "smallest": small.to_dict(),
         "largest": large.to_dict(),
+        "supernet": _supernet_line(s),
     }
     if as_json:
         click.echo(json.dumps(summary, indent=2))
@@ -72,6 +73,7 @@ def show(space_ref: str, as_json: bool, as_yaml: bool) -> None:
         ("architectures", f"{s.size():,} distinct"),
         ("MACs", f"{human(cs['macs'])} (smallest) .. {human(cl['macs'])} (largest)"),
         ("params", f"{human(cs['params'])} (smallest) .. {human(cl['params'])} (largest)"),
+        ("supernet", summary["supernet"]),
     ]
     click.echo(f"space {s.name}  [{s.fingerprint}]" + (f"  {s.description}" if s.description else ""))
     width = max(len(k) for k, _ in rows)
@@ -79,6 +81,21 @@ def show(space_ref: str, as_json: bool, as_yaml: bool) -> None:
         click.echo(f"  {key:<{width}}  {value}")
     click.echo(f"  smallest  {small.describe()}")
     click.echo(f"  largest   {large.describe()}")
+
+
+def _supernet_line(s) -> str:
+    """Where `nas search --space S` with no --supernet gets its supernet: shipped, trained, or nowhere."""
+    from search_space import load_space
+    from supernet.default_supernet import DEFAULT_SPACE
+    from supernet.shipped import zoo_supernet
+
+    shipped = zoo_supernet(s)
+    if shipped is not None:
+        return (f"ships with vit-nas ({shipped.path.name}, {shipped.summary()}): "
+                f"nas search --space {s.name} uses it")
+    if s.fingerprint == load_space(DEFAULT_SPACE).fingerprint:
+        return "the default: trained on first use into $NAS_HOME/supernets/ by nas search"
+    return f"none ships: train one with nas train --space {s.name} and pass it to nas search --supernet"
 
 
 @space.command()

@@ -88,41 +88,62 @@ def run_search(
     on_measurement: Callable[[Measurement, int], None] | None = None,
     verify: int = 0,
     device: Device | Sequence[Device | None] | None = None,
+    data_dir: str | Path | None = None,
 ) -> SearchResult:
-    """Search a trained supernet for the most accurate subnet within `settings.budget_ms`, or within
-    each budget of `settings.targets` (one study for all of them: `search.multi_sampler`).
-
-    Does what `nas search` does: what is missing is made first (`search.prepare_search`).
+    """The most accurate subnet of a trained supernet within `settings.budget_ms`, or within each budget
+    of `settings.targets` (one study for all: `search.multi_sampler`). Does what `nas search` does:
+    what is missing is made first (`search.prepare_search`).
 
     Args:
-        supernet: a `supernet.pt` checkpoint; None: the default (digits) supernet, trained
-            into `$NAS_HOME/supernets/` on first use (then `space` can only be digits).
-        out: folder for best.yaml (one target) or best-<device>-<budget>.yaml (each of several),
-            history.csv, pareto.csv, pareto.png, search.json and, unless `storage` says
-            otherwise, the Optuna journal `study.journal`.
-        storage: an Optuna storage URL (`sqlite:///...`) or a journal file path.
-        resume: continue the search stored there (same settings required).
-        workers, ray_address: evaluate on this many Ray actors, local or of this running Ray cluster.
-        predictor: the latency predictor, or one per target (default: the device's,
-            `get_device(...).predictor(space)`; a measured device without one is timed and fitted
-            first, `ensure_predictor`).
-        evaluator: an `Evaluator` of this supernet to use (and whose cache to share, e.g.
-            across the searches of a benchmark); default: a new one on the validation split.
-        space: the space of the search (a name or a YAML path), checked against the checkpoint.
+        supernet: a `supernet.pt`; None: the digits default (trained into `$NAS_HOME` on first use),
+            or the shipped supernet of `space` (`supernet.shipped`).
+        out: folder for best.yaml (best-<device>-<budget>.yaml per target of several), history.csv,
+            pareto.csv, pareto.png, search.json and (unless `storage` is given) study.journal.
+        storage, resume: an Optuna storage URL or journal path; continue the search there (same settings).
+        workers, ray_address: evaluate on this many local Ray actors, or on this running cluster.
+        predictor: the latency predictor, or one per target (default: the device's; a measured device
+            without one is timed and fitted first, `ensure_predictor`).
+        evaluator: an `Evaluator` of this supernet (whose cache to share; default: a new one).
+        space: the space searched (a name or a YAML path), checked against the checkpoint.
         on_generation: told (generation, evaluations so far, best so far) after each generation.
-        on_note: told one-line facts worth printing (budget does not bind, where evaluation runs,
-            what is trained or timed first, a `cpu` predictor fitted on another machine).
-        on_epoch, on_measurement: progress of training the default supernet and of timing archs
-            for a missing predictor (see `prepare_search`) or for `verify`.
+        on_note: told one-line facts worth printing (a budget that does not bind, where it evaluates).
+        on_epoch, on_measurement: progress of training the default supernet and of timing archs.
         verify, device: time `verify` finalists on `device`, or on each target's device
             (default: the settings' devices; checked first) and answer with the most accurate
             that fits when measured (`search.verify`; 0: off).
+        data_dir: the supernet's dataset (default: where its training read it; shipped: `$NAS_DATA_DIR`).
 
     Raises:
         InputError: a bad checkpoint, a budget below the fastest arch, a resume that does not match.
     """
     note = on_note or _quiet
     devices = _devices(settings, device, verify)  # the devices to verify on, checked first
+    supernet, predictors = _prepared(supernet, settings, predictor, devices, space, note, on_epoch,
+                                     on_measurement)
+    start = time.perf_counter()
+    session = _open_session(Path(supernet), settings, Path(out), predictors, evaluator, note,
+                            storage=storage, resume=resume, workers=workers, ray_address=ray_address,
+                            data_dir=data_dir)
+    setup_s = time.perf_counter() - start
+    outcome, search_s = _search(session, on_generation)
+    timings = search_timings(setup_s, search_s, outcome, sum(p.seconds for p in session.predicts))
+    verifiers = [_verifier(dev, session.run, t.budget_ms, verify, fitted_statistic(p), note, on_measurement)
+                 for dev, t, p in zip(devices, settings.targets, predictors, strict=True)]
+    return _write(session, timings, outcome, verifiers)
+
+
+def _write(session: _Session, timings: dict[str, float], outcome: LoopOutcome,
+           verifiers: list[Verifier | None]) -> SearchResult:
+    """The result files: one target's, or every target's of several."""
+    if session.run.settings.multi:
+        return write_target_results(session.study, session.run, session.predicts, timings, outcome, verifiers)
+    return write_results(session.study, session.run, session.predict, timings, outcome, verifiers[0])
+
+
+def _prepared(supernet: str | Path | None, settings: SearchSettings, predictor: Any,
+              devices: list[Device | None], space: str | None, note: Callable[[str], None], on_epoch: Any,
+              on_measurement: Any) -> tuple[str | Path, list[Predictor]]:
+    """The supernet and every target's predictor, made first where missing (`prepare_search`)."""
     predictors = _per_target(predictor, settings, "predictor")
     for i, target in enumerate(settings.targets):
         if supernet is None or predictors[i] is None:
@@ -130,17 +151,7 @@ def run_search(
                                    predictor=predictors[i], on_note=note, on_epoch=on_epoch,
                                    on_measurement=on_measurement)
             supernet, predictors[i] = ready.supernet, ready.predictor
-    start = time.perf_counter()
-    session = _open_session(Path(supernet), settings, Path(out), predictors, evaluator, note,
-                            storage=storage, resume=resume, workers=workers, ray_address=ray_address)
-    setup_s = time.perf_counter() - start
-    outcome, search_s = _search(session, on_generation)
-    timings = search_timings(setup_s, search_s, outcome, sum(p.seconds for p in session.predicts))
-    verifiers = [_verifier(dev, session.run, t.budget_ms, verify, fitted_statistic(p), note, on_measurement)
-                 for dev, t, p in zip(devices, settings.targets, predictors, strict=True)]
-    if settings.multi:
-        return write_target_results(session.study, session.run, session.predicts, timings, outcome, verifiers)
-    return write_results(session.study, session.run, session.predict, timings, outcome, verifiers[0])
+    return supernet, predictors
 
 
 def _per_target(value: Any, settings: SearchSettings, what: str) -> list[Any]:
@@ -190,18 +201,24 @@ def _verifier(device: Device | None, run: SearchRun, budget_ms: float, k: int, s
 
 def _open_session(supernet: Path, settings: SearchSettings, out: Path, predictors: Sequence[Predictor],
                   evaluator: Evaluator | None, note: Callable[[str], None], *, storage: str | None,
-                  resume: bool, workers: int | None, ray_address: str | None) -> _Session:
+                  resume: bool, workers: int | None, ray_address: str | None,
+                  data_dir: str | Path | None = None) -> _Session:
     """Load the supernet, check the budgets, open the study and the evaluators; say what matters."""
     from search.evaluator import AccuracyEvaluator
     from search.validation import validation_data
     from supernet.checkpoint import load_supernet
+    from supernet.shipped import shipped_entry
 
     model, data = load_supernet(supernet)
     space = model.space
     predicts = [Timed(p.predict_ms) for p in predictors]
     reaches = tuple(_reach(space, t, p, settings.multi)
                     for t, p in zip(settings.targets, predicts, strict=True))
-    images, labels = validation_data(data["train_config"], space, limit=settings.val_limit)
+    where = {"data_dir": str(data_dir)} if data_dir is not None else {}
+    images, labels = validation_data({**data["train_config"], **where}, space, limit=settings.val_limit)
+    shipped = shipped_entry(supernet)
+    if shipped is not None:
+        note(f"using the shipped {space.name} supernet, {shipped.path} ({shipped.summary()})")
     sha = file_sha256(supernet)
     sampler = (target_sampler(settings, space, predicts, reaches) if settings.multi
                else make_sampler(settings, space, predicts[0], reaches[0]))

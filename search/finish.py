@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -94,7 +95,7 @@ def _write_tables(run: SearchRun, table: list[Row], best: Row, timings: dict[str
                      title=f"{space.name} on {settings.device}, budget {budget:g} ms ({settings.strategy})")
     timings["report_s"] = time.perf_counter() - start - (verification.seconds if verification else 0.0)
     return SearchResult(out, best, run.reach.binds(budget), run.reach, len(table), resumed, timings,
-                        run.where, files, verification)
+                        run.where, files, verification, predictor_tau=outcome.predictor_tau)
 
 
 def summary(result: SearchResult, run: SearchRun) -> dict[str, Any]:
@@ -114,5 +115,16 @@ def summary(result: SearchResult, run: SearchRun) -> dict[str, Any]:
                  "predicted_latency_ms": best.candidate.latency_ms, "macs": best.macs,
                  "params": best.params, "trial": best.candidate.number},
         **({"verify": result.verification.to_dict()} if result.verification is not None else {}),
+        **predictor_summary(run, result),
         "files": {k: str(v) for k, v in result.files.items()},
     }
+
+
+def predictor_summary(run: SearchRun, result: SearchResult) -> dict[str, Any]:
+    """search.json's `accuracy_predictor`, where the search used one: its screen and tau per generation."""
+    if run.settings.screen == 1:
+        return {}
+    taus = sorted((result.predictor_tau or {}).items())
+    return {"accuracy_predictor": {
+        "model": "gp", "screen": run.settings.screen, "evaluated_share": 1 / run.settings.screen,
+        "tau_per_generation": {str(g): (None if math.isnan(t) else round(t, 4)) for g, t in taus}}}

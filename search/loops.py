@@ -29,6 +29,7 @@ from search.samplers import (
 )
 from search.settings import SearchSettings
 from search.shared_study import RUN_KEY, SharedGenerations, sign_in, walk
+from search.surrogate import kendall_tau
 from search_space import Arch, SearchSpace
 from search_space.seeds import derived_seed
 
@@ -47,10 +48,13 @@ class LoopOutcome:
         evaluation_s: seconds spent evaluating (actor seconds divided by the actors).
         recorded: the trials this run recorded, or None where the loop does not count them
             (NSGA-II: the candidates the study held before the run count as resumed).
+        predictor_tau: with an accuracy predictor, per generation it screened, the Kendall tau
+            between its scores of the children it kept and their evaluated top-1.
     """
 
     evaluation_s: float
     recorded: int | None
+    predictor_tau: dict[int, float] | None = None
 
 
 class Timed:
@@ -80,7 +84,7 @@ def make_sampler(settings: SearchSettings, space: SearchSpace, predict: Timed, r
               "slowest_ms": reach.slowest_ms}
     if settings.strategy == "evolution":
         return EvolutionSampler(space, predict, settings.budget_ms, parents=settings.parents,
-                                mutation_prob=settings.mutation_prob, **common)
+                                mutation_prob=settings.mutation_prob, screen=settings.screen, **common)
     if settings.strategy == "random":
         return RandomSearchSampler(space, predict, settings.budget_ms, **common)
     return None
@@ -112,6 +116,7 @@ class _Generations:
         self.lats: dict[Arch, float] = {}
         self.age = 0.5
         self.evaluation_s, self.recorded = 0.0, 0
+        self.taus: dict[int, float] = {}
 
     def taken(self, arch: Arch) -> bool:
         """Recorded by a run (alone, the storage is read at most every `age` s: only a run that signs
@@ -161,11 +166,23 @@ class _Generations:
             self.evaluate(g)
             scored = self.shared.scored(g)  # the recorder has written this run's trials
             generation = [scored[a] for a in archs]
+            self._rank_quality(g, scored)
             past += generation
             best = best_candidate([*generation, *([best] if best else [])], budget)
             if on_generation is not None:
                 on_generation(g, len(past), best)
-        return LoopOutcome(self.evaluation_s, self.recorded)
+        return LoopOutcome(self.evaluation_s, self.recorded, self.taus if self.screened else None)
+
+    @property
+    def screened(self) -> bool:
+        return getattr(self.sampler, "screen", 1) > 1
+
+    def _rank_quality(self, g: int, scored: dict[Arch, Candidate]) -> None:
+        """The accuracy predictor's Kendall tau on generation `g`'s children it kept (if it screened them)."""
+        predicted = getattr(self.sampler, "predicted", {}).get(g)
+        if predicted:
+            archs = [a for a in predicted if a in scored]
+            self.taus[g] = kendall_tau([predicted[a] for a in archs], [scored[a].accuracy for a in archs])
 
 
 def run_generations(study: optuna.Study, sampler: GenerationalSampler, settings: SearchSettings,

@@ -64,7 +64,7 @@ class MultiTargetSampler(GenerationalSampler):
 
     def __init__(self, space: SearchSpace, bands: Sequence[TargetBand], *, strategy: str = "evolution",
                  population: int = 32, seed: int = 0, parents: int | None = None,
-                 mutation_prob: float = 0.2) -> None:
+                 mutation_prob: float = 0.2, screen: int = 1) -> None:
         if population < 2 * len(bands):
             raise ValueError(f"population: {population} is fewer than 2 per target ({len(bands)} targets)")
         first = bands[0]
@@ -78,13 +78,24 @@ class MultiTargetSampler(GenerationalSampler):
                       "fastest_ms": band.fastest_ms, "slowest_ms": band.slowest_ms}
             if strategy == "evolution":
                 sub: GenerationalSampler = EvolutionSampler(
-                    space, band.predict, band.budget_ms, parents=elite, mutation_prob=mutation_prob, **common)
+                    space, band.predict, band.budget_ms, parents=elite, mutation_prob=mutation_prob,
+                    screen=screen, **common)
             elif strategy == "random":
                 sub = RandomSearchSampler(space, band.predict, band.budget_ms, **common)
             else:
                 raise ValueError(f"strategy {strategy!r} cannot serve several targets")
             self.subs.append(sub)
         self._latency: list[dict[Arch, float]] = [{} for _ in self.bands]
+        self.screen = screen
+
+    @property
+    def predicted(self) -> dict[int, dict[Arch, float]]:
+        """Every target's accuracy-predictor scores, by generation (`EvolutionSampler.predicted`)."""
+        out: dict[int, dict[Arch, float]] = {}
+        for sub in self.subs:
+            for g, scores in getattr(sub, "predicted", {}).items():
+                out.setdefault(g, {}).update(scores)
+        return out
 
     def latencies(self, i: int, archs: Sequence[Arch]) -> list[float]:
         """Target i's predicted latency of `archs` (memoised: every generation asks again)."""
@@ -126,4 +137,4 @@ def target_sampler(settings: SearchSettings, space: SearchSpace, predicts: Seque
              for t, p, r in zip(settings.targets, predicts, reaches, strict=True)]
     return MultiTargetSampler(space, bands, strategy=settings.strategy, population=settings.population,
                               seed=settings.seed, parents=settings.parents,
-                              mutation_prob=settings.mutation_prob)
+                              mutation_prob=settings.mutation_prob, screen=settings.screen)

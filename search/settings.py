@@ -40,6 +40,7 @@ class SearchSettings:
     mutation_prob: float = 0.2  # see EvolutionSampler
     val_limit: int | None = None
     targets: tuple[Target, ...] = ()
+    screen: int = 1  # > 1: breed this many children per evaluated one, an accuracy predictor picks
 
     def __post_init__(self) -> None:
         if self.targets:
@@ -59,6 +60,7 @@ class SearchSettings:
             "parents": self.parents is None or 1 <= self.parents <= self.population,
             "mutation_prob": 0 < self.mutation_prob <= 1,
             "val_limit": self.val_limit is None or self.val_limit >= 1,
+            "screen": self.screen >= 1 and (self.screen == 1 or self.strategy == "evolution"),
         }
         for name, ok in checks.items():
             if not ok:
@@ -73,6 +75,8 @@ class SearchSettings:
         """The settings as JSON values; `targets` only where there are several (a one-target
         search's dict, and so its stored fingerprint, is what it was before targets existed)."""
         data = dataclasses.asdict(self)
+        if self.screen == 1:  # no accuracy predictor: the dict of a search from before it existed
+            del data["screen"]
         if self.multi:
             data["targets"] = [t.to_dict() for t in self.targets]
         else:
@@ -139,3 +143,4 @@ class SearchResult:
     files: dict[str, Path]
     verification: Verification | None = None
     targets: tuple[TargetResult, ...] = ()
+    predictor_tau: dict[int, float] | None = None  # the accuracy predictor's, per generation it screened

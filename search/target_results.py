@@ -19,7 +19,7 @@ from typing import Any
 
 import optuna
 
-from search.finish import Verifier
+from search.finish import Verifier, predictor_summary
 from search.loops import LoopOutcome, Timed, candidates
 from search.pareto import pareto_front
 from search.result_files import (
@@ -94,7 +94,7 @@ def _write(run: SearchRun, tables: list[list[Row]], answers: list[TargetResult],
     timings["report_s"] = time.perf_counter() - start - verify_s
     first = answers[0]
     return SearchResult(out, first.best, first.binds, first.reach, evaluated, resumed, timings, run.where,
-                        files, first.verification, tuple(answers))
+                        files, first.verification, tuple(answers), outcome.predictor_tau)
 
 
 def _devices(targets: Sequence[Target]) -> list[str]:
@@ -206,5 +206,6 @@ def target_summary(result: SearchResult, run: SearchRun) -> dict[str, Any]:
         "evaluator": {"where": result.where, "validation_images": run.validation_images},
         "time": result.timings,
         "targets": targets,
+        **predictor_summary(run, result),
         "files": {k: str(v) for k, v in result.files.items()},
     }

@@ -1,4 +1,5 @@
-"""The embedded default supernet: digits, trained on first use into `$NAS_HOME/supernets/` and cached.
+"""The embedded default supernet: digits, trained on first use into `$NAS_HOME/supernets/` and cached;
+for another space, the supernet that ships with vit-nas for it (`supernet.shipped`), if one does.
 
 `nas search` (and `search.run_search`) with no supernet search this one; `nas train` with
 neither --space nor --dataset trains it into the same folder.
@@ -52,7 +53,8 @@ def default_supernet(
     on_note: Callable[[str], None] | None = None,
     on_epoch: Callable[[dict[str, Any], int], None] | None = None,
 ) -> Path:
-    """The checkpoint of the cached default (digits) supernet, trained (or finished) first when needed.
+    """The checkpoint of the cached default (digits) supernet, trained (or finished) first when needed;
+    for another space, its shipped supernet (`supernet.shipped`, checked against its record).
 
     Args:
         space: the space asked for (a name, a YAML path or a space): only digits has a default.
@@ -61,16 +63,22 @@ def default_supernet(
         on_epoch: told each finished epoch's record (`train_supernet`'s) and the run's epochs.
 
     Raises:
-        InputError: a space other than digits; a `$NAS_HOME` that is not a folder.
+        InputError: a space other than digits with no shipped supernet; a damaged shipped one
+            (`ZooError`); a `$NAS_HOME` that is not a folder.
         RerunToContinue: Ctrl-C during the training, saying how far it got: the same call again
             continues it.
     """
     note = on_note or (lambda _text: None)
     wanted = space if isinstance(space, SearchSpace) else load_space(space or DEFAULT_SPACE)
     if wanted.fingerprint != load_space(DEFAULT_SPACE).fingerprint:
+        from supernet.shipped import zoo_supernet
+
+        shipped = zoo_supernet(wanted)
+        if shipped is not None:  # the search says it uses it once its data is found (`shipped_entry`)
+            return shipped.path
         ref = space if isinstance(space, str) else wanted.name
-        raise InputError(f"no supernet given for space {wanted.name!r}: only the embedded default "
-                         f"(digits) is trained on demand; train one with `nas train --space {ref} "
+        raise InputError(f"no supernet given for space {wanted.name!r}, and none ships with vit-nas: only "
+                         f"digits is trained on demand; train one with `nas train --space {ref} "
                          "--dataset ...` and pass its supernet.pt with --supernet")
     config = default_config()
     folder = default_supernet_dir(wanted, config)
