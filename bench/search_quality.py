@@ -6,6 +6,8 @@ device, at budgets that bind (the 30th and 60th percentile of the predicted late
 
 - best top-1 within budget of evolution and of random search with the same number of
   evaluations, and of random search with 4x as many;
+- evolution with the accuracy predictor (`--accuracy-predictor`, screen 4) against evolution
+  without it at twice the evaluations;
 - Pareto hypervolume (accuracy x ms, reference point: accuracy 0 at the budget) of NSGA-II
   and of random search with the same number of trials;
 - best top-1 within budget of the off-the-shelf peers (bench/_peers.py: Optuna's multivariate
@@ -75,15 +77,17 @@ def bench_dataset(dataset: str, seeds: int, population: int, generations: int, v
         per_seed = []
         for seed in range(seeds):
             def search(strategy: str, gens: int, seed: int = seed, budget: float = budget,
-                       pct: int = pct) -> list[dict]:
-                folder = work / f"{dataset}-{pct}-{strategy}-{gens}-{seed}"
+                       pct: int = pct, screen: int = 1) -> list[dict]:
+                folder = work / f"{dataset}-{pct}-{strategy}-{gens}-{seed}-s{screen}"
                 settings = SearchSettings(device="iphone", budget_ms=budget, strategy=strategy,
                                           population=population, generations=gens, seed=seed,
-                                          val_limit=val_limit)
+                                          val_limit=val_limit, screen=screen)
                 run_search(ckpt, settings, folder, predictor=predictor, evaluator=evaluator)
                 return _history(folder / "history.csv")
 
             evo = search("evolution", generations)
+            evo2 = search("evolution", 2 * generations)
+            evo_p = search("evolution", generations, screen=4)
             rnd4 = search("random", 4 * generations)
             rnd = [r for r in rnd4 if r["generation"] < generations]
             nsga = search("nsga2", generations)
@@ -93,7 +97,8 @@ def bench_dataset(dataset: str, seeds: int, population: int, generations: int, v
                 "seed": seed,
                 "evaluations": {"evolution": len(evo), "random": len(rnd), "random_4x": len(rnd4),
                                 "nsga2_unique": len(nsga)},
-                "best": {"evolution": _best(evo, budget), "random": _best(rnd, budget),
+                "best": {"evolution": _best(evo, budget), "evolution_2x": _best(evo2, budget),
+                         "evolution_predictor": _best(evo_p, budget), "random": _best(rnd, budget),
                          "random_4x": _best(rnd4, budget), "nsga2": _best(nsga, budget),
                          **{p: _best(rows, budget) for p, rows in peer_rows.items()}},
                 "peer_evaluations": {p: len(rows) for p, rows in peer_rows.items()},
@@ -101,12 +106,14 @@ def bench_dataset(dataset: str, seeds: int, population: int, generations: int, v
             })
             print(f"{dataset} p{pct} seed {seed}: {per_seed[-1]['best']}", flush=True)
         med = {k: statistics.median(s["best"][k] for s in per_seed)
-               for k in ("evolution", "random", "random_4x", "nsga2", *peers)}
+               for k in ("evolution", "evolution_2x", "evolution_predictor", "random", "random_4x", "nsga2",
+                         *peers)}
         hv = {k: statistics.median(s["hypervolume"][k] for s in per_seed) for k in ("nsga2", "random")}
         out["budgets"][f"p{pct}"] = {
             "budget_ms": budget, "median_best": med, "median_hypervolume": hv,
             "evolution_ge_random": med["evolution"] >= med["random"],
             "evolution_ge_random_4x": med["evolution"] >= med["random_4x"],
+            "predictor_ge_evolution_2x": med["evolution_predictor"] >= med["evolution_2x"],
             **{f"evolution_ge_{p}": med["evolution"] >= med[p] for p in peers},
             "hypervolume_ratio_nsga2_over_random": hv["nsga2"] / hv["random"] if hv["random"] else None,
             "seeds": per_seed,
@@ -138,6 +145,8 @@ def main() -> None:
             med = b["median_best"]
             headline[f"{dataset} {key} ({b['budget_ms']:.3g} ms) top-1 evo / random / random 4x"] = (
                 f"{med['evolution']:.3f} / {med['random']:.3f} / {med['random_4x']:.3f}")
+            headline[f"{dataset} {key} top-1 evo / evo + accuracy predictor / evo 2x evaluations"] = (
+                f"{med['evolution']:.3f} / {med['evolution_predictor']:.3f} / {med['evolution_2x']:.3f}")
             if peers:
                 headline[f"{dataset} {key} top-1 evo / " + " / ".join(_PEER_NAMES[p] for p in peers)] = (
                     " / ".join(f"{med[k]:.3f}" for k in ("evolution", *peers)))

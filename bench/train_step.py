@@ -14,6 +14,7 @@ physical limit for dense math). A torch.profiler table of the fp32 step says whe
 
     python bench/train_step.py --variants fp32,bf16,fp32-b128,bf16-matmul,bf16-matmul-explicit --steps 16
     python bench/train_step.py --rounds 1 --steps 3 --variants fp32,bf16   # a smoke run
+    python bench/train_step.py --variants fp32,fp32-b256 --compile         # + torch.compile of the block
 """
 
 from __future__ import annotations
@@ -116,6 +117,51 @@ class _Run:
         return seconds, images, self.macs + n * fixed
 
 
+def compile_largest(space, rounds: int, steps: int = 6) -> dict:
+    """torch.compile of the block forward: the largest subnet's forward + backward at batch 64,
+    eager against compiled, in turns (the sandwich's random archs would recompile the blocks for
+    every new (mixer, heads, merge, bits) combination; the largest alone shows the steady-state
+    gain once compiled). Compile seconds are reported apart."""
+    import torch.nn.functional as F
+
+    import supernet.supervit as supervit
+    from supernet.block import block_forward
+
+    torch.manual_seed(0)
+    model, arch = supervit.SuperViT(space), space.largest()
+    size = space.input.size
+    x, y = torch.randn(64, space.input.channels, size, size), torch.randint(0, 10, (64,))
+
+    def step() -> None:
+        F.cross_entropy(model(x, arch), y).backward()
+
+    def timed(fn) -> float:
+        start = time.perf_counter()
+        for _ in range(steps):
+            fn()
+        return 64 * steps / (time.perf_counter() - start)
+
+    compiled = torch.compile(block_forward)
+    start = time.perf_counter()
+    supervit.block_forward = compiled
+    step()
+    compile_s = time.perf_counter() - start
+    rates: dict[str, list[float]] = {"eager": [], "compiled": []}
+    try:
+        for r in range(rounds):
+            for name in ("eager", "compiled") if r % 2 == 0 else ("compiled", "eager"):
+                supervit.block_forward = compiled if name == "compiled" else block_forward
+                step()
+                rates[name].append(timed(step))
+    finally:
+        supervit.block_forward = block_forward
+    eager, fast = statistics.median(rates["eager"]), statistics.median(rates["compiled"])
+    print(f"largest fwd+bwd: eager {eager:.0f}, compiled {fast:.0f} images/s ({fast / eager:.2f}x); "
+          f"compile {compile_s:.0f} s", flush=True)
+    return {"eager_images_per_s": eager, "compiled_images_per_s": fast, "speedup": fast / eager,
+            "compile_seconds": compile_s, "runs": rates}
+
+
 def _profile(space, splits, config, steps: int) -> list[dict]:
     run = _Run(space, splits, config, bf16=False)
     run.steps(2)
@@ -136,6 +182,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=10, help="timed steps per variant and round")
     ap.add_argument("--variants", default="fp32,bf16,fp32-b128,bf16-matmul,bf16-matmul-explicit")
     ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    ap.add_argument("--compile", action="store_true", help="also torch.compile of the block (largest subnet)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     names = args.variants.split(",")
@@ -161,13 +208,14 @@ def main() -> None:
             print(f"round {r + 1} {name}: {images / seconds:.0f} images/s, {gflops[name][-1]:.1f} GFLOP/s",
                   flush=True)
     profile_rows = _profile(space, splits, base.replace(batch_size=64), 5)
+    compiled = compile_largest(space, args.rounds) if args.compile else None
     metrics = {"peak_gflops": peak, "variants": {
         n: {"images_per_s": statistics.median(rates[n]), "gflops": statistics.median(gflops[n]),
             "fraction_of_fp32_peak": statistics.median(gflops[n]) / peak["fp32"],
             "fraction_of_bf16_peak": statistics.median(gflops[n]) / peak["bf16"],
             "speedup_over_fp32": statistics.median(rates[n]) / statistics.median(rates["fp32"])
             if "fp32" in rates else None, "runs": rates[n]} for n in names},
-        "profile_fp32_b64": profile_rows}
+        "profile_fp32_b64": profile_rows, **({"compile_largest": compiled} if compiled else {})}
     for n, m in metrics["variants"].items():
         print(f"{n}: {m['images_per_s']:.0f} images/s, {m['gflops']:.1f} GFLOP/s "
               f"({m['fraction_of_fp32_peak']:.2f} of the fp32 GEMM peak {peak['fp32']:.0f})")

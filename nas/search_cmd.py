@@ -110,8 +110,8 @@ def _prepare(device, supernet: Path | None, space_ref: str | None):
               "devices that can be timed (cpu, cuda, remote); 0: off. With --resume of a finished "
               "search, verifies it again.")
 @click.option("--accuracy-predictor", is_flag=True,
-              help="Evolution breeds --screen times as many children as it evaluates, and a Gaussian-"
-                   "process predictor of top-1, fitted on every arch evaluated so far, picks which (for "
+              help="Evolution breeds --screen times as many children as it evaluates, and a predictor of "
+                   "top-1 (gradient-boosted trees), fitted on every arch evaluated so far, picks which (for "
                    "searches whose evaluations are costly); search.json records its Kendall tau per "
                    "generation.")
 @click.option("--screen", type=click.IntRange(2, None), metavar="K",

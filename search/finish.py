@@ -126,5 +126,5 @@ def predictor_summary(run: SearchRun, result: SearchResult) -> dict[str, Any]:
         return {}
     taus = sorted((result.predictor_tau or {}).items())
     return {"accuracy_predictor": {
-        "model": "gp", "screen": run.settings.screen, "evaluated_share": 1 / run.settings.screen,
+        "model": "gbm", "screen": run.settings.screen, "evaluated_share": 1 / run.settings.screen,
         "tau_per_generation": {str(g): (None if math.isnan(t) else round(t, 4)) for g, t in taus}}}

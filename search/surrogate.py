@@ -4,12 +4,14 @@ OFA (Cai et al., ICLR 2020, sec. 3.3), HAT (Wang et al., ACL 2020, sec. 3.3) and
 predictor of a subnet's accuracy on the subnets evaluated so far, so that evolution spends
 evaluations on the children it predicts best. Here the features are the arch encoding (width,
 depth, and per block slot: present, mixer, heads, MLP ratio, token keep, bit-width) plus its
-complexity (log MACs and params), standardised; the model is chosen by measurement
-(bench/accuracy_predictor.py): a Gaussian process with a squared-exponential kernel, whose
-length scale and noise are picked by marginal likelihood from a fixed grid, so that a fit is a
+complexity (log MACs and params). The model was chosen by measurement (bench/accuracy_predictor.py,
+Kendall tau on held-out archs of the fashion-mnist benchmark supernet, fitted on 24 / 48 / 96 /
+192 archs): gradient-boosted trees 0.50 / 0.60 / 0.65 / 0.70, ridge regression 0.46 / 0.55 /
+0.61 / 0.61, a Gaussian process 0.40 / 0.56 / 0.61 / 0.63, an MLP below 0.14, log MACs alone 0.34.
+So: scikit-learn's gradient boosting (200 trees of depth 3, learning rate 0.1), whose fit is a
 deterministic function of the data (a resumed search breeds what an uninterrupted one would).
 
-The fitted state is plain numbers (`to_dict`: JSON, never a pickle).
+The fitted trees are kept as plain arrays (`to_dict`: JSON, never a pickle) and predict from them.
 """
 
 from __future__ import annotations
@@ -23,10 +25,9 @@ import numpy as np
 
 from search_space import Arch, SearchSpace
 
-__all__ = ["GaussianProcess", "arch_features", "fit_surrogate", "kendall_tau"]
+__all__ = ["BoostedTrees", "arch_features", "fit_surrogate", "kendall_tau"]
 
-_LENGTH_SCALES = (0.5, 1.0, 2.0, 4.0, 8.0)  # in units of sqrt(feature count), standardised features
-_NOISES = (1e-3, 1e-2, 1e-1, 0.3)  # as a share of the target's variance
+TREES, DEPTH, LEARNING_RATE = 200, 3, 0.1
 
 
 def arch_features(space: SearchSpace, archs: Sequence[Arch]) -> np.ndarray:
@@ -62,60 +63,58 @@ def kendall_tau(a: Sequence[float], b: Sequence[float]) -> float:
 
 
 @dataclass(frozen=True)
-class GaussianProcess:
-    """A fitted GP: the training features' standardisation, the weights of its mean, its hyperparameters."""
+class BoostedTrees:
+    """Fitted gradient-boosted regression trees as arrays: a prediction is `base` plus
+    `learning_rate` times the sum over trees of the leaf each row reaches.
 
-    mean: np.ndarray
-    scale: np.ndarray
-    train: np.ndarray  # standardised training features
-    alpha: np.ndarray  # K^-1 (y - y_mean)
-    y_mean: float
-    length_scale: float
-    signal: float
+    Each tree is (feature, threshold, left, right, value) per node; a leaf has left == -1.
+    """
+
+    base: float
+    learning_rate: float
+    trees: tuple[tuple[np.ndarray, ...], ...]
 
     def predict(self, features: np.ndarray) -> np.ndarray:
-        z = (np.asarray(features, dtype=float) - self.mean) / self.scale
-        return self.y_mean + _kernel(z, self.train, self.length_scale, self.signal) @ self.alpha
+        x = np.asarray(features, dtype=np.float32)  # as scikit-learn's trees compare: float32 features
+        out = np.full(len(x), self.base)
+        rows = np.arange(len(x))
+        for feature, threshold, left, right, value in self.trees:
+            node = np.zeros(len(x), dtype=np.int64)
+            while True:
+                inner = left[node] >= 0
+                if not inner.any():
+                    break
+                go_left = x[rows, np.maximum(feature[node], 0)] <= threshold[node]
+                node = np.where(inner, np.where(go_left, left[node], right[node]), node)
+            out += self.learning_rate * value[node]
+        return out
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": "gp", "mean": self.mean.tolist(), "scale": self.scale.tolist(),
-                "train": self.train.tolist(), "alpha": self.alpha.tolist(), "y_mean": self.y_mean,
-                "length_scale": self.length_scale, "signal": self.signal}
+        names = ("feature", "threshold", "left", "right", "value")
+        return {"model": "gbm", "base": self.base, "learning_rate": self.learning_rate,
+                "trees": [{n: a.tolist() for n, a in zip(names, tree, strict=True)} for tree in self.trees]}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> GaussianProcess:
-        return cls(np.asarray(data["mean"]), np.asarray(data["scale"]), np.asarray(data["train"]),
-                   np.asarray(data["alpha"]), float(data["y_mean"]), float(data["length_scale"]),
-                   float(data["signal"]))
+    def from_dict(cls, data: dict[str, Any]) -> BoostedTrees:
+        trees = tuple((np.asarray(t["feature"], dtype=np.int64), np.asarray(t["threshold"], dtype=float),
+                       np.asarray(t["left"], dtype=np.int64), np.asarray(t["right"], dtype=np.int64),
+                       np.asarray(t["value"], dtype=float)) for t in data["trees"])
+        return cls(float(data["base"]), float(data["learning_rate"]), trees)
 
 
-def _kernel(a: np.ndarray, b: np.ndarray, length: float, signal: float) -> np.ndarray:
-    sq = np.sum(a * a, axis=1)[:, None] + np.sum(b * b, axis=1)[None, :] - 2.0 * a @ b.T
-    return signal * np.exp(-0.5 * np.maximum(sq, 0.0) / (length * length))
+def fit_surrogate(features: np.ndarray, accuracy: Sequence[float]) -> BoostedTrees:
+    """Gradient-boosted trees on (features, accuracy), as arrays; needs 2 or more archs."""
+    from sklearn.ensemble import GradientBoostingRegressor
 
-
-def fit_surrogate(features: np.ndarray, accuracy: Sequence[float]) -> GaussianProcess:
-    """The GP of the grid's best marginal likelihood on (features, accuracy); needs 2 or more archs."""
     x, y = np.asarray(features, dtype=float), np.asarray(accuracy, dtype=float)
     if len(x) < 2:
         raise ValueError("an accuracy predictor needs at least 2 evaluated archs")
-    mean, scale = x.mean(axis=0), x.std(axis=0)
-    scale = np.where(scale > 1e-12, scale, 1.0)
-    z = (x - mean) / scale
-    y_mean, y_var = float(y.mean()), float(max(y.var(), 1e-8))
-    base = math.sqrt(z.shape[1])
-    best: tuple[float, GaussianProcess] | None = None
-    for ls in _LENGTH_SCALES:
-        k = _kernel(z, z, ls * base, y_var)
-        for noise in _NOISES:
-            try:
-                chol = np.linalg.cholesky(k + noise * y_var * np.eye(len(z)))
-            except np.linalg.LinAlgError:
-                continue
-            alpha = np.linalg.solve(chol.T, np.linalg.solve(chol, y - y_mean))
-            evidence = -0.5 * float((y - y_mean) @ alpha) - float(np.sum(np.log(np.diag(chol))))
-            if best is None or evidence > best[0]:
-                best = (evidence, GaussianProcess(mean, scale, z, alpha, y_mean, ls * base, y_var))
-    if best is None:
-        raise ValueError("no kernel of the grid could be fitted")
-    return best[1]
+    model = GradientBoostingRegressor(n_estimators=TREES, max_depth=DEPTH, learning_rate=LEARNING_RATE,
+                                      random_state=0).fit(x, y)
+    trees = []
+    for (estimator,) in model.estimators_:
+        t = estimator.tree_
+        trees.append((t.feature.astype(np.int64), t.threshold.astype(float), t.children_left.astype(np.int64),
+                      t.children_right.astype(np.int64), t.value[:, 0, 0].astype(float)))
+    base = float(model.init_.constant_.ravel()[0]) if hasattr(model.init_, "constant_") else float(y.mean())
+    return BoostedTrees(base, LEARNING_RATE, tuple(trees))
