@@ -12,7 +12,7 @@ import torch
 from search.driver import run_search
 from search.samplers import Candidate, EvolutionSampler
 from search.settings import SearchSettings
-from search.surrogate import GaussianProcess, arch_features, fit_surrogate, kendall_tau
+from search.surrogate import BoostedTrees, arch_features, fit_surrogate, kendall_tau
 from search_space import InputError
 
 
@@ -51,8 +51,12 @@ def test_the_predictor_ranks_held_out_archs(space):
     assert kendall_tau(model.predict(x[100:]), y[100:]) > 0.8
     again = fit_surrogate(x[:100], y[:100])  # a fit is a function of the data
     assert np.array_equal(again.predict(x[100:]), model.predict(x[100:]))
-    stored = GaussianProcess.from_dict(json.loads(json.dumps(model.to_dict())))  # JSON, not pickle
+    stored = BoostedTrees.from_dict(json.loads(json.dumps(model.to_dict())))  # JSON, not pickle
     assert np.array_equal(stored.predict(x[100:]), model.predict(x[100:]))
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    reference = GradientBoostingRegressor(n_estimators=200, max_depth=3, random_state=0).fit(x[:100], y[:100])
+    assert np.array_equal(model.predict(x), reference.predict(x))  # the stored trees predict as fitted
     with pytest.raises(ValueError, match="at least 2"):
         fit_surrogate(x[:1], y[:1])
 
