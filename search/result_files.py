@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import hashlib
 import io
 import json
 import os
@@ -24,7 +23,7 @@ import yaml
 from search.pareto import pareto_front
 from search.samplers import Candidate
 from search_space import SearchSpace
-from search_space.files import remove_stale_temps, write_bytes_atomic, write_text_atomic
+from search_space.files import file_sha256, remove_stale_temps, write_bytes_atomic, write_text_atomic
 
 __all__ = ["RESULT_FILES", "Row", "best_candidate", "file_sha256", "ranked", "rows", "space_reference",
            "write_best_yaml", "write_csv", "write_json", "write_pareto_png", "writing_results"]
@@ -124,14 +123,6 @@ def write_csv(path: Path, table: Sequence[Row]) -> Path:
 
 def write_json(path: Path, data: dict[str, Any]) -> Path:
     return write_text_atomic(path, json.dumps(data, indent=2) + "\n")
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def space_reference(space: SearchSpace) -> str | dict[str, Any]:

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
 import tempfile
 from pathlib import Path
 
 from search_space.errors import InputError
 
-__all__ = ["check_nas_home", "nas_home", "path_exists", "remove_stale_temps", "write_bytes_atomic",
-           "write_text_atomic"]
+__all__ = ["check_nas_home", "file_sha256", "nas_home", "path_exists", "remove_stale_temps",
+           "write_bytes_atomic", "write_text_atomic"]
 
 
 def nas_home() -> Path:
@@ -84,3 +85,12 @@ def remove_stale_temps(path: str | Path) -> int:
 def write_text_atomic(path: str | Path, text: str) -> Path:
     """`write_bytes_atomic` for UTF-8 text."""
     return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def file_sha256(path: str | Path) -> str:
+    """The hex sha256 of a file, read in 1 MiB chunks (checkpoints, shipped supernets)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -12,7 +12,6 @@ from `--data-dir`, `$NAS_DATA_DIR/<dataset>` or the system location, as `nas tra
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from importlib import resources
@@ -21,8 +20,9 @@ from typing import Any
 
 from search_space import SearchSpace
 from search_space.errors import InputError
+from search_space.files import file_sha256
 
-__all__ = ["ZooEntry", "ZooError", "file_sha256", "shipped_entry", "write_zoo_entry", "zoo_dir",
+__all__ = ["ZooEntry", "ZooError", "shipped_entry", "write_zoo_entry", "zoo_dir",
            "zoo_entries", "zoo_supernet"]
 
 ZOO_VERSION = 1
@@ -53,14 +53,6 @@ class ZooEntry:
 def zoo_dir() -> Path:
     """The folder of the shipped supernets (inside the installed package)."""
     return Path(str(resources.files("supernet") / "zoo"))
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def zoo_entries(folder: Path | None = None) -> dict[str, ZooEntry]:
