@@ -25,8 +25,9 @@ from search.samplers import Candidate
 from search_space import SearchSpace
 from search_space.files import file_sha256, remove_stale_temps, write_bytes_atomic, write_text_atomic
 
-__all__ = ["RESULT_FILES", "Row", "best_candidate", "file_sha256", "ranked", "rows", "space_reference",
-           "write_best_yaml", "write_csv", "write_json", "write_pareto_png", "writing_results"]
+__all__ = ["RESULT_FILES", "Row", "best_candidate", "file_sha256", "png_bytes", "ranked", "rows",
+           "space_reference", "write_best_yaml", "write_csv", "write_json", "write_pareto_png",
+           "writing_results"]
 
 RESULT_FILES = ("best.yaml", "history.csv", "pareto.csv", "pareto.png", "search.json")
 RESULTS_LOCK = ".results.lock"  # in the output folder, held while a run writes RESULT_FILES there
@@ -177,8 +178,15 @@ def write_pareto_png(path: Path, table: Sequence[Row], best: Row | None, *, budg
     ax.set_title(title, fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
+    return write_bytes_atomic(path, png_bytes(fig))
+
+
+def png_bytes(fig: Any) -> bytes:
+    """A finished matplotlib figure as PNG bytes, the figure closed (for an atomic write)."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     plt.close(fig)
-    return write_bytes_atomic(path, buffer.getvalue())
+    return buffer.getvalue()

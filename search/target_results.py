@@ -25,6 +25,7 @@ from search.pareto import pareto_front
 from search.result_files import (
     Row,
     best_candidate,
+    png_bytes,
     rows,
     write_best_yaml,
     write_json,
@@ -178,11 +179,7 @@ def _plot(run: SearchRun, tables: list[list[Row]], answers: list[TargetResult],
                  f"({run.settings.strategy})", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    return buffer.getvalue()
+    return png_bytes(fig)
 
 
 def target_summary(result: SearchResult, run: SearchRun) -> dict[str, Any]:
