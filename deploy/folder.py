@@ -147,14 +147,7 @@ def extract_to_folder(
         {"arch": arch.to_dict(), "space": space_reference(space)}, sort_keys=False, default_flow_style=None))
     data_splits = evaluation_splits(ckpt["train_config"], space.input)
     splits = {"val": data_splits.val, "test": data_splits.test}
-    report: dict[str, Any] = {
-        "arch": arch.to_dict(), "space": {"name": space.name, "fingerprint": space.fingerprint},
-        "supernet": {"path": str(path.resolve()), "sha256": sha},
-        **{k: int(v) for k, v in space.complexity(arch).items() if k in ("params", "macs")},
-        "val_top1": split_top1(sub, *splits["val"]), "test_top1": split_top1(sub, *splits["test"]),
-        "search": {k: data.get(k) for k in ("device", "budget_ms", "predicted_latency_ms", "accuracy")},
-        "input": data_splits.preprocess,
-    }
+    report = _report(space, arch, sub, data, path, sha, data_splits)
     device = get_device(data["device"]) if isinstance(data.get("device"), str) else None
     if device is not None:
         predicted = device.predictor(space).predict_ms([arch])[0]
@@ -172,6 +165,18 @@ def extract_to_folder(
     report["files"] = {k: str(v) for k, v in files.items()}
     files["report"] = write_text_atomic(out / "report.json", json.dumps(report, indent=2) + "\n")
     return ExtractResult(out, report, files)
+
+
+def _report(space, arch, sub, data: dict[str, Any], path: Path, sha: str, splits) -> dict[str, Any]:
+    """report.json's first part: the arch, its supernet, its size and its top-1 on val and test."""
+    return {
+        "arch": arch.to_dict(), "space": {"name": space.name, "fingerprint": space.fingerprint},
+        "supernet": {"path": str(path.resolve()), "sha256": sha},
+        **{k: int(v) for k, v in space.complexity(arch).items() if k in ("params", "macs")},
+        "val_top1": split_top1(sub, *splits.val), "test_top1": split_top1(sub, *splits.test),
+        "search": {k: data.get(k) for k in ("device", "budget_ms", "predicted_latency_ms", "accuracy")},
+        "input": splits.preprocess,
+    }
 
 
 def _has_int_blocks(arch) -> bool:
