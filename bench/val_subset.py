@@ -29,6 +29,7 @@ from latency_models import get_device
 from search.feasible import draw_in_band
 from search.surrogate import kendall_tau
 from search.validation import validation_data
+from supernet.accuracy import tensor_batches
 from supernet.checkpoint import load_supernet
 
 RUN = Path(__file__).resolve().parent / "zoo_runs" / "fashion-mnist" / "supernet.pt"
@@ -37,9 +38,8 @@ RUN = Path(__file__).resolve().parent / "zoo_runs" / "fashion-mnist" / "supernet
 @torch.inference_mode()
 def correct(model, arch, images: torch.Tensor, labels: torch.Tensor, batch: int = 500) -> np.ndarray:
     """Per image: whether `arch` classifies it right."""
-    out = [model(images[i:i + batch], arch).argmax(1) == labels[i:i + batch]
-           for i in range(0, len(labels), batch)]
-    return torch.cat(out).numpy()
+    hits = [model(x, arch).argmax(1) == y for x, y in tensor_batches(images, labels, batch)]
+    return torch.cat(hits).numpy()
 
 
 def main() -> None:
@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("--group", type=int, default=32, help="archs per pick (a generation)")
     args = parser.parse_args()
     model, data = load_supernet(args.supernet)
-    model.eval()
+    model.eval()  # the per-image loop below, like supernet.accuracy.top1, leaves the mode to its caller
     space = model.space
     images, labels = validation_data(data["train_config"], space)
     predict = get_device(args.device).predictor(space).predict_ms
