@@ -35,7 +35,7 @@ from _supernets import FASHION_EPOCHS, FASHION_LIMIT, supernet
 from latency_models import ensure_predictor, get_device
 from search.driver import run_search
 from search.evaluator import AccuracyEvaluator
-from search.settings import SearchSettings
+from search.settings import DEFAULT_SCREEN, SearchSettings
 from search.targets import Target
 from search.validation import validation_data
 from supernet.checkpoint import load_supernet
@@ -47,6 +47,31 @@ def _best(path: Path, fits: str) -> float:
         return max(float(r["accuracy"]) for r in csv.DictReader(fh) if r[fits] == "1")
 
 
+def _seed_run(variant: str, screen: int | None, seed: int, targets: list[Target], predictors: list,
+              args: argparse.Namespace, third: int, timed) -> dict:
+    """One seed's searches of one variant: a single-target search per target, the split ones (default
+    variant only) and the multi-target search, which runs in the middle of the single ones."""
+    common = {"generations": args.generations, "val_limit": args.val_limit, "seed": seed, "screen": screen}
+    record: dict = {f"single{variant}": {}, f"single{variant}_s": {}}
+    if not variant:
+        record["split"] = {}
+    for i, (t, p) in enumerate(zip(targets, predictors, strict=True)):
+        one = SearchSettings(targets=(t,), population=args.population, **common)
+        folder, record[f"single{variant}_s"][t.label], _ = timed(f"single{variant}-{t.stem}-{seed}", one, p)
+        record[f"single{variant}"][t.label] = _best(folder / "history.csv", "feasible")
+        if not variant:
+            split = SearchSettings(targets=(t,), population=third, **common)
+            folder, _, _ = timed(f"split-{t.stem}-{seed}", split, p)
+            record["split"][t.label] = _best(folder / "history.csv", "feasible")
+        if i == 0:
+            many = SearchSettings(targets=tuple(targets), population=args.population, **common)
+            folder, record[f"multi{variant}_s"], record[f"multi{variant}_evaluations"] = timed(
+                f"multi{variant}-{seed}", many, predictors)
+            record[f"multi{variant}"] = {t.label: _best(folder / "history.csv", f"fits:{t.label}")
+                                         for t in targets}
+    return record
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
@@ -55,6 +80,9 @@ def main() -> None:
     parser.add_argument("--val-limit", type=int, default=500)
     parser.add_argument("--devices", default="iphone,pixel,cpu")
     parser.add_argument("--percentile", type=float, default=30.0)
+    parser.add_argument("--plain", action="store_true",
+                        help="also compare the searches without the accuracy predictor "
+                             "(--no-accuracy-predictor)")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     ckpt = supernet("fashion-mnist")
@@ -69,8 +97,8 @@ def main() -> None:
         budget = float(np.percentile(predictor.predict_ms(samples), args.percentile))
         targets.append(Target(name, round(budget, 6)))
         predictors.append(predictor)
-    common = {"generations": args.generations, "val_limit": args.val_limit}
     third = max(2, round(args.population / len(targets)))
+    variants = [("", None)] + ([("_plain", 1)] if args.plain else [])  # None: the default screen
     per_seed = []
     with tempfile.TemporaryDirectory() as tmp:
         def timed(name: str, settings: SearchSettings, predictor) -> tuple[Path, float, int]:
@@ -81,63 +109,55 @@ def main() -> None:
             return folder, time.perf_counter() - start, result.evaluations
 
         for seed in range(args.seeds):
-            record: dict = {"seed": seed, "single": {}, "single_s": {}, "split": {}}
-            for i, (t, p) in enumerate(zip(targets, predictors, strict=True)):
-                one = SearchSettings(targets=(t,), seed=seed, population=args.population, **common)
-                folder, record["single_s"][t.label], _ = timed(f"single-{t.stem}-{seed}", one, p)
-                record["single"][t.label] = _best(folder / "history.csv", "feasible")
-                split = SearchSettings(targets=(t,), seed=seed, population=third, **common)
-                folder, _, _ = timed(f"split-{t.stem}-{seed}", split, p)
-                record["split"][t.label] = _best(folder / "history.csv", "feasible")
-                if i != 0:
-                    continue  # the multi-target searches run in the middle of the separate ones
-                for variant, screen in (("multi", 1), ("multi_predictor", 4)):
-                    many = SearchSettings(targets=tuple(targets), seed=seed, population=args.population,
-                                          screen=screen, **common)
-                    folder, record[f"{variant}_s"], record[f"{variant}_evaluations"] = timed(
-                        f"{variant}-{seed}", many, predictors)
-                    record[variant] = {t.label: _best(folder / "history.csv", f"fits:{t.label}")
-                                       for t in targets}
-            for variant in ("multi", "multi_predictor"):
-                record[f"{variant}_gap_points"] = {
-                    k: 100 * (record[variant][k] - record["single"][k]) for k in record["single"]}
-                record[f"{variant}_time_ratio"] = (record[f"{variant}_s"]
-                                                   / statistics.median(record["single_s"].values()))
+            record: dict = {"seed": seed}
+            for variant, screen in variants:
+                record.update(_seed_run(variant, screen, seed, targets, predictors, args, third, timed))
+            for variant, _ in variants:
+                single = record[f"single{variant}"]
+                record[f"multi{variant}_gap_points"] = {
+                    k: 100 * (record[f"multi{variant}"][k] - single[k]) for k in single}
+                singles_s = statistics.median(record[f"single{variant}_s"].values())
+                record[f"multi{variant}_time_ratio"] = record[f"multi{variant}_s"] / singles_s
             record["split_gap_points"] = {k: 100 * (record["multi"][k] - record["split"][k])
                                           for k in record["single"]}
             per_seed.append(record)
-            print(f"seed {seed}: gap {record['multi_gap_points']}, with the predictor "
-                  f"{record['multi_predictor_gap_points']}, against split {record['split_gap_points']}, "
-                  f"time ratio {record['multi_time_ratio']:.2f} / {record['multi_predictor_time_ratio']:.2f}",
-                  flush=True)
+            print(f"seed {seed}: " + ", ".join(
+                f"multi{v} gap {record[f'multi{v}_gap_points']} time {record[f'multi{v}_time_ratio']:.2f}"
+                for v, _ in variants) + f", against split {record['split_gap_points']}", flush=True)
+
     def med(key: str, label: str) -> float:
         return statistics.median(s[key][label] for s in per_seed)
 
-    variants = {}
-    for variant in ("multi", "multi_predictor"):
-        gaps = {t.label: med(f"{variant}_gap_points", t.label) for t in targets}
-        ratio = statistics.median(s[f"{variant}_time_ratio"] for s in per_seed)
-        variants[variant] = {"median_gap_points": gaps, "worst_median_gap_points": min(gaps.values()),
-                             "within_half_a_point": all(g >= -0.5 for g in gaps.values()),
-                             "median_time_ratio": ratio, "time_within_1_5x": ratio <= 1.5}
+    summary = {}
+    for variant, _ in variants:
+        gaps = {t.label: med(f"multi{variant}_gap_points", t.label) for t in targets}
+        ratio = statistics.median(s[f"multi{variant}_time_ratio"] for s in per_seed)
+        summary[f"multi{variant}"] = {
+            "median_gap_points": gaps, "worst_median_gap_points": min(gaps.values()),
+            "within_half_a_point": all(g >= -0.5 for g in gaps.values()),
+            "median_time_ratio": ratio, "time_within_1_5x": ratio <= 1.5}
+    kinds = [f"{k}{v}" for v, _ in variants for k in ("multi", "single")] + ["split"]
     metrics = {
         "targets": [t.to_dict() for t in targets], "validation_images": int(images.shape[0]),
-        **variants,
+        "screen": DEFAULT_SCREEN, **summary,
         "split_population": third,
         "against_split_median_gap_points": {t.label: med("split_gap_points", t.label) for t in targets},
-        "median_best": {t.label: {k: med(k, t.label) for k in ("multi", "multi_predictor", "single", "split")}
-                        for t in targets},
+        "median_best": {t.label: {k: med(k, t.label) for k in kinds} for t in targets},
         "seeds": per_seed,
     }
     headline = {}
-    for variant, name in (("multi", "3-target search"), ("multi_predictor", "3-target search + predictor")):
-        for k, g in variants[variant]["median_gap_points"].items():
+    for variant, _ in variants:
+        name = "3-target search" + (", no accuracy predictor," if variant else "")
+        for k, g in summary[f"multi{variant}"]["median_gap_points"].items():
             headline[f"{k}: {name} best top-1 - separate search (points, median)"] = f"{g:+.2f}"
         headline[f"{name} wall time / one single-target search (median)"] = (
-            f"{variants[variant]['median_time_ratio']:.2f}x")
+            f"{summary[f'multi{variant}']['median_time_ratio']:.2f}x")
+    for k, g in metrics["against_split_median_gap_points"].items():
+        headline[f"{k}: 3-target search best top-1 - split separate search (points, median)"] = f"{g:+.2f}"
     _common.write_result(
         "multi_target",
-        params={"seeds": args.seeds, "population": args.population, "generations": args.generations,
+        params={"seeds": args.seeds, "plain": args.plain, "population": args.population,
+                "generations": args.generations,
                 "split_population": third,
                 "val_limit": args.val_limit, "percentile": args.percentile,
                 "fashion_supernet": {"limit": FASHION_LIMIT, "epochs": FASHION_EPOCHS}},

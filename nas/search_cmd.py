@@ -12,7 +12,7 @@ import click
 from nas._app import Interrupted, resume_command
 from nas._progress import progress
 from nas._threads import threads_option, use_threads
-from search.settings import STRATEGIES
+from search.settings import DEFAULT_SCREEN, STRATEGIES
 
 __all__ = ["search"]
 
@@ -109,13 +109,15 @@ def _prepare(device, supernet: Path | None, space_ref: str | None):
               "the exit status is still 0: the search succeeded, check verified.fits in scripts. Only "
               "devices that can be timed (cpu, cuda, remote); 0: off. With --resume of a finished "
               "search, verifies it again.")
-@click.option("--accuracy-predictor", is_flag=True,
-              help="Evolution breeds --screen times as many children as it evaluates, and a predictor of "
-                   "top-1 (gradient-boosted trees), fitted on every arch evaluated so far, picks which (for "
-                   "searches whose evaluations are costly); search.json records its Kendall tau per "
-                   "generation.")
+@click.option("--accuracy-predictor/--no-accuracy-predictor", default=None,
+              help="Evolution (on by default) breeds --screen times as many children as it evaluates, and a "
+                   "predictor of top-1 (gradient-boosted trees), fitted on every arch evaluated so far, "
+                   "picks which: better archs for the same evaluations (bench/search_quality.py); "
+                   "search.json records its Kendall tau per generation. --no-accuracy-predictor: every "
+                   "child bred is evaluated (how searches ran before; a resume of such a search needs it).")
 @click.option("--screen", type=click.IntRange(2, None), metavar="K",
-              help="With --accuracy-predictor: children bred per child evaluated (default: 4).")
+              help=f"Children bred per child evaluated, for the accuracy predictor (default: "
+                   f"{DEFAULT_SCREEN}).")
 @click.option("--data-dir", type=click.Path(exists=True, path_type=Path),
               help="Where the supernet's dataset is, to score subnets on its validation split (default: "
                    "where its training read it; for a shipped supernet, $NAS_DATA_DIR/<dataset>).")
@@ -125,7 +127,8 @@ def search(device: str | None, device_file: Path | None, budget: str | None, tar
            supernet: Path | None, strategy: str, population: int, generations: int, seed: int,
            out: Path | None, resume: bool,
            workers: int | None, ray_address: str | None, storage: str | None, verify: int,
-           accuracy_predictor: bool, screen: int | None, data_dir: Path | None, threads: int | None) -> None:
+           accuracy_predictor: bool | None, screen: int | None, data_dir: Path | None,
+           threads: int | None) -> None:
     """Find the most accurate subnet within a latency budget on a device.
 
     Writes best.yaml (the chosen arch, for `nas extract`), history.csv, pareto.csv, pareto.png,
@@ -141,7 +144,7 @@ def search(device: str | None, device_file: Path | None, budget: str | None, tar
       nas search --device pi5 --budget 5ms --supernet runs/train/<run>/supernet.pt
       nas search --device iphone --budget 2ms --out my-search --resume   # after Ctrl-C
       nas search --target iphone:2ms --target pixel:4ms --target cpu:1.5ms
-      nas search --device iphone --budget 1ms --space imagenet-mobile --supernet s.pt --accuracy-predictor
+      nas search --device iphone --budget 2ms --no-accuracy-predictor   # evaluate every child bred
     """
     import optuna
 
@@ -153,11 +156,9 @@ def search(device: str | None, device_file: Path | None, budget: str | None, tar
     targets, devs = _targets(device, device_file, budget, target_texts, verify)
     if resume and out is None and storage is None:
         raise click.UsageError("--resume needs the --out (or --storage) of the search to continue")
-    if screen is not None and not accuracy_predictor:
-        raise click.UsageError("--screen is the accuracy predictor's: add --accuracy-predictor")
     settings = SearchSettings(targets=targets, strategy=strategy, population=population,
                               generations=generations, seed=seed,
-                              screen=(screen or 4) if accuracy_predictor else 1)
+                              screen=_screen(accuracy_predictor, screen, strategy))
     ready = _prepare(devs[0], supernet, space_ref)
     predictors = [ready.predictor] + [_prepare(dev, ready.supernet, None).predictor for dev in devs[1:]]
     if len(targets) == 1:
@@ -170,6 +171,19 @@ def search(device: str | None, device_file: Path | None, budget: str | None, tar
         _say_targets(result)
     else:
         _say_result(result, targets[0].device, targets[0].budget_ms)
+
+
+def _screen(accuracy_predictor: bool | None, screen: int | None, strategy: str) -> int | None:
+    """The search's screen from the flags: None for the strategy's default, 1 for no predictor."""
+    if accuracy_predictor is False:
+        if screen is not None:
+            raise click.UsageError("--screen is the accuracy predictor's: drop --no-accuracy-predictor")
+        return 1
+    if strategy != "evolution":
+        if accuracy_predictor or screen is not None:
+            raise click.UsageError(f"--accuracy-predictor and --screen are evolution's, not {strategy}'s")
+        return None
+    return screen
 
 
 def _run(run_search, supernet: Path, settings, out: Path, generations: int, **kwargs):

@@ -28,7 +28,7 @@ from search.settings import SearchSettings
 from search_space import Arch, SearchSpace
 from search_space.seeds import derived_seed
 
-__all__ = ["MultiTargetSampler", "TargetBand", "default_elite", "shares", "target_sampler"]
+__all__ = ["MultiTargetSampler", "TargetBand", "shares", "target_sampler"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,18 +39,6 @@ class TargetBand:
     budget_ms: float
     fastest_ms: float
     slowest_ms: float
-
-
-def default_elite(population: int, targets: int) -> int:
-    """Each target's elite: a quarter of its share, as a single search's is a quarter of its population.
-
-    Each target breeds its share alone, so its selection pressure is a single search's of that size.
-    An elite of a quarter of the whole population (8 of 32: 8 parents for 9 children) left the
-    iphone target 0.8 points behind its separate search (bench/multi_target.py, 5 seeds, 320
-    evaluations, iphone / pixel / cpu at their 30th-percentile budgets); with 3 parents, the
-    3-target search was within -0.2 / +0.4 / 0.0 points of the separate ones.
-    """
-    return max(2, round(population / (4 * targets)))
 
 
 def shares(population: int, targets: int) -> list[int]:
@@ -68,7 +56,10 @@ class MultiTargetSampler(GenerationalSampler):
         strategy: "evolution" or "random" (each target's sub-sampler).
         population: archs per generation, all targets together (at least 2 per target).
         seed: the search's seed; target i's sub-sampler draws from a seed derived from it.
-        parents: each target's elite size (default: `default_elite`).
+        parents: each target's elite size (default: `default_parents` of its share, as a single
+            search of that population: each target breeds its share alone. An elite of a quarter of
+            the whole population, 8 of 32 for 9 children, left the iphone target 0.8 points behind its
+            separate search in bench/multi_target.py; with 3 it was within 0.2 points).
         mutation_prob: as `EvolutionSampler`.
     """
 
@@ -83,14 +74,13 @@ class MultiTargetSampler(GenerationalSampler):
         super().__init__(space, first.predict, first.budget_ms, population=population, seed=seed,
                          fastest_ms=first.fastest_ms, slowest_ms=first.slowest_ms)
         self.bands = list(bands)
-        elite = parents if parents is not None else default_elite(population, len(bands))
         self.subs: list[GenerationalSampler] = []
         for i, (band, share) in enumerate(zip(self.bands, shares(population, len(bands)), strict=True)):
             common = {"population": share, "seed": seed if i == 0 else derived_seed(seed, i),
                       "fastest_ms": band.fastest_ms, "slowest_ms": band.slowest_ms}
             if strategy == "evolution":
                 sub: GenerationalSampler = EvolutionSampler(
-                    space, band.predict, band.budget_ms, parents=elite, mutation_prob=mutation_prob,
+                    space, band.predict, band.budget_ms, parents=parents, mutation_prob=mutation_prob,
                     screen=screen, **common)
             elif strategy == "random":
                 sub = RandomSearchSampler(space, band.predict, band.budget_ms, **common)

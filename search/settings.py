@@ -17,9 +17,12 @@ if TYPE_CHECKING:
     from search.result_files import Row
     from search.verify import Verification
 
-__all__ = ["STRATEGIES", "SearchResult", "SearchRun", "SearchSettings", "TargetResult"]
+__all__ = ["DEFAULT_SCREEN", "STRATEGIES", "SearchResult", "SearchRun", "SearchSettings", "TargetResult"]
 
 STRATEGIES = ("evolution", "random", "nsga2")
+# Evolution's default: breed this many children per child evaluated, and let the accuracy predictor
+# (search.surrogate) pick. As OFA, HAT and NASViT search; measured in bench/search_quality.py.
+DEFAULT_SCREEN = 8
 
 
 @dataclass(frozen=True)
@@ -40,9 +43,13 @@ class SearchSettings:
     mutation_prob: float = 0.2  # see EvolutionSampler
     val_limit: int | None = None
     targets: tuple[Target, ...] = ()
-    screen: int = 1  # > 1: breed this many children per evaluated one, an accuracy predictor picks
+    # Children bred per child evaluated, an accuracy predictor picks (1: no predictor); None: DEFAULT_SCREEN
+    # for evolution, 1 for the other strategies.
+    screen: int | None = None
 
     def __post_init__(self) -> None:
+        if self.screen is None:
+            object.__setattr__(self, "screen", DEFAULT_SCREEN if self.strategy == "evolution" else 1)
         if self.targets:
             targets = check_targets(Target(t.device, float(t.budget_ms)) for t in self.targets)
             if (self.device, self.budget_ms) not in (("", 0.0), (targets[0].device, targets[0].budget_ms)):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import optuna
 import pytest
 import torch
@@ -11,6 +13,7 @@ from click.testing import CliRunner
 from latency_models import get_device
 from nas.cli import main
 from search.budget import latency_range
+from search.settings import DEFAULT_SCREEN
 from search_space import load_space
 from supernet.checkpoint import save_checkpoint
 from supernet.supervit import SuperViT
@@ -92,6 +95,22 @@ def test_bad_search_input_is_one_line(checkpoint, tmp_path):
     assert_bad_input(nas("search", "--device", "iphone", "--budget", "2ms", "--supernet", bad,
                          "--out", tmp_path / "w"), "bad.pt")
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def test_the_accuracy_predictor_is_on_by_default_and_can_be_turned_off(checkpoint, reach, tmp_path):
+    budget = f"{reach.fastest_ms + 0.4 * (reach.slowest_ms - reach.fastest_ms):.5f}ms"
+    run = ("search", "--device", "iphone", "--budget", budget, "--supernet", checkpoint, "--population", 4,
+           "--generations", 2)
+    assert nas(*run, "--out", tmp_path / "on").exit_code == 0
+    summary = json.loads((tmp_path / "on" / "search.json").read_text())
+    assert summary["accuracy_predictor"]["screen"] == DEFAULT_SCREEN
+    off = tmp_path / "off"
+    assert nas(*run, "--out", off, "--no-accuracy-predictor").exit_code == 0
+    assert "accuracy_predictor" not in json.loads((off / "search.json").read_text())
+    assert_bad_input(nas(*run, "--out", off, "--resume"), "setting")  # resumed with the settings it ran with
+    assert nas(*run, "--out", off, "--resume", "--no-accuracy-predictor").exit_code == 0
+    assert_bad_input(nas(*run, "--out", tmp_path / "x", "--no-accuracy-predictor", "--screen", 8), "--screen")
+    assert_bad_input(nas(*run, "--out", tmp_path / "y", "--strategy", "random", "--screen", 8), "random")
 
 
 @pytest.mark.parametrize(("url", "words"), [

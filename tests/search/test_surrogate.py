@@ -11,7 +11,7 @@ import torch
 
 from search.driver import run_search
 from search.samplers import Candidate, EvolutionSampler
-from search.settings import SearchSettings
+from search.settings import DEFAULT_SCREEN, SearchSettings
 from search.surrogate import BoostedTrees, arch_features, fit_surrogate, kendall_tau
 from search_space import InputError
 
@@ -83,8 +83,15 @@ def test_screened_children_are_the_predictor_s_best(space, predict, reach):
 
 
 def test_settings_record_the_screen_only_when_used():
-    assert "screen" not in SearchSettings(device="iphone", budget_ms=1.0).to_dict()
-    assert SearchSettings(device="iphone", budget_ms=1.0, screen=4).to_dict()["screen"] == 4
+    assert "screen" not in SearchSettings(device="iphone", budget_ms=1.0, screen=1).to_dict()
+    assert SearchSettings(device="iphone", budget_ms=1.0, screen=8).to_dict()["screen"] == 8
+
+
+def test_evolution_screens_with_the_predictor_by_default_and_the_others_do_not():
+    assert SearchSettings(device="iphone", budget_ms=1.0).screen == DEFAULT_SCREEN > 1
+    assert SearchSettings(device="iphone", budget_ms=1.0).to_dict()["screen"] == DEFAULT_SCREEN
+    for strategy in ("random", "nsga2"):
+        assert SearchSettings(device="iphone", budget_ms=1.0, strategy=strategy).screen == 1
     with pytest.raises(InputError, match="screen"):
         SearchSettings(device="iphone", budget_ms=1.0, strategy="random", screen=4)
 
