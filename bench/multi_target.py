@@ -10,6 +10,8 @@ predictor (`--accuracy-predictor`, screen 4). A third comparison splits the same
 three ways: three single-target searches of a third of the population each (what the same compute
 buys without the multi-target search). Each search gets a fresh evaluator (no cache shared
 between searches: wall times are honest), and the searches of one seed run one after another.
+Each seed's figures are kept as it finishes (bench/results/progress/multi_target.json): a stopped
+run goes on where it was, also in a later session (each seed's time ratio is of one machine).
 
 Figures: per target, the median over seeds of (multi-target best top-1 - separate best top-1), in
 points (target: no worse than -0.5); the median over seeds of the multi-target search's wall time
@@ -38,6 +40,7 @@ from search.evaluator import AccuracyEvaluator
 from search.settings import DEFAULT_SCREEN, SearchSettings
 from search.targets import Target
 from search.validation import validation_data
+from search_space.files import file_sha256
 from supernet.checkpoint import load_supernet
 
 
@@ -99,6 +102,9 @@ def main() -> None:
         predictors.append(predictor)
     third = max(2, round(args.population / len(targets)))
     variants = [("", None)] + ([("_plain", 1)] if args.plain else [])  # None: the default screen
+    progress = _common.Progress("multi_target", {
+        "supernet_sha256": file_sha256(ckpt), "targets": [t.label for t in targets], "screen": DEFAULT_SCREEN,
+        **{k: getattr(args, k) for k in ("population", "generations", "val_limit", "plain")}})
     per_seed = []
     with tempfile.TemporaryDirectory() as tmp:
         def timed(name: str, settings: SearchSettings, predictor) -> tuple[Path, float, int]:
@@ -109,7 +115,10 @@ def main() -> None:
             return folder, time.perf_counter() - start, result.evaluations
 
         for seed in range(args.seeds):
-            record: dict = {"seed": seed}
+            if (kept := progress.get(str(seed))) is not None:
+                per_seed.append(kept)
+                continue
+            record: dict = {"seed": seed, "machine": _common.machine()["cpu"]}
             for variant, screen in variants:
                 record.update(_seed_run(variant, screen, seed, targets, predictors, args, third, timed))
             for variant, _ in variants:
@@ -121,6 +130,7 @@ def main() -> None:
             record["split_gap_points"] = {k: 100 * (record["multi"][k] - record["split"][k])
                                           for k in record["single"]}
             per_seed.append(record)
+            progress.put(str(seed), record)
             print(f"seed {seed}: " + ", ".join(
                 f"multi{v} gap {record[f'multi{v}_gap_points']} time {record[f'multi{v}_time_ratio']:.2f}"
                 for v, _ in variants) + f", against split {record['split_gap_points']}", flush=True)
@@ -168,6 +178,7 @@ def main() -> None:
                "generations each. Fresh evaluator per search (no shared cache). The "
                "cpu predictor is this machine's (profiled on first use)."),
         command="python bench/multi_target.py", headline=headline)
+    progress.done()
 
 
 if __name__ == "__main__":
