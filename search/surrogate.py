@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from search_space import Arch, SearchSpace
+from search_space.ops import arch_ops
 
 __all__ = ["BoostedTrees", "arch_features", "fit_surrogate", "kendall_tau"]
 
@@ -43,8 +44,8 @@ def arch_features(space: SearchSpace, archs: Sequence[Arch]) -> np.ndarray:
                         b.mlp_ratio / max(space.mlp_ratio), b.token_keep, math.log2(b.bits) / 5.0]
             else:
                 row += [0.0] * (1 + len(space.attention) + 4)
-        cx = space.complexity(arch)
-        row += [math.log(cx["macs"]), math.log(cx["params"])]
+        params = sum(op.params for op in arch_ops(space, arch))  # the graph's figure, 3x faster
+        row += [math.log(space.macs(arch)), math.log(params)]
         rows.append(row)
     return np.asarray(rows, dtype=float)
 

@@ -106,3 +106,11 @@ def test_search_json_has_the_predictor_s_tau_per_generation(checkpoint, space, r
     taus = predictor["tau_per_generation"]
     assert sorted(taus) == ["1", "2", "3"] and all(-1 <= t <= 1 for t in taus.values())
     assert result.evaluations == 32 and summary["settings"]["screen"] == 4
+
+
+def test_the_complexity_features_are_the_graph_s(space):
+    rng = np.random.default_rng(3)
+    archs = [space.sample(rng) for _ in range(50)] + [space.largest(), space.smallest()]
+    features = arch_features(space, archs)
+    expected = [[math.log(cx["macs"]), math.log(cx["params"])] for cx in map(space.complexity, archs)]
+    assert features[:, -2:].tolist() == expected
