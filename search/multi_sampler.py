@@ -59,7 +59,7 @@ class MultiTargetSampler(GenerationalSampler):
         parents: each target's elite size (default: `default_parents` of its share, as a single
             search of that population: each target breeds its share alone. An elite of a quarter of
             the whole population, 8 of 32 for 9 children, left the iphone target 0.8 points behind its
-            separate search in bench/multi_target.py; with 3 it was within 0.2 points).
+            separate search in bench/multi_target.py without the predictor; 3 took it to -0.2).
         mutation_prob: as `EvolutionSampler`.
     """
 
