@@ -82,7 +82,7 @@ def train_alone(config: TrainConfig, name: str, arch_dict: dict[str, Any], work:
     import torch
 
     from search_space import Arch
-    from supernet.extract import extract
+    from supernet.extraction import extract
     from supernet.finetune import RetrainConfig, retrain_subnet, subnet_top1
     from supernet.supervit import SuperViT
     from supernet.train_config import run_splits

@@ -12,8 +12,8 @@ import importlib
 from typing import Any
 
 _HOMES = {
-    "explicit_attention": "supernet.attention", "extract": "supernet.extract",
-    "float_subnet": "supernet.extract", "load_vit_weights": "supernet.pretrained",
+    "explicit_attention": "supernet.attention", "extract": "supernet.extraction",
+    "float_subnet": "supernet.extraction", "load_vit_weights": "supernet.pretrained",
     "SubViT": "supernet.subnet", "load_subnet": "supernet.subnet_file",
     "save_subnet": "supernet.subnet_file", "SuperViT": "supernet.supervit",
 }

@@ -212,12 +212,15 @@ def test_verified_through_a_real_agent_and_extract_measures_there(agent, home, c
         in r.stderr
     best = yaml.safe_load((out / "best.yaml").read_text())
     v = best["verified"]
-    assert v["fits"] is True and v["fingerprint"] == machine and best["measured_statistic"] == "median"
-    pick = next(c for c in v["candidates"] if c["fits"])
-    assert best["arch"] == pick["arch"]
+    assert v["fingerprint"] == machine and best["measured_statistic"] == "median"
+    # Whether a finalist fits is a timing on a shared machine, so either outcome must be consistent.
+    assert [c["fits"] for c in v["candidates"]] == [c["measured_latency_ms"]["median"] <= budget
+                                                     for c in v["candidates"]]
+    assert v["fits"] is any(c["fits"] for c in v["candidates"])
+    pick = next((c for c in v["candidates"] if c["fits"]), v["candidates"][0])
+    assert best["arch"] == pick["arch"] and best["predicted_latency_ms"] <= budget
     assert best["measured_latency_ms"] == pick["measured_latency_ms"]["median"]
-    assert best["measured_latency_ms"] <= budget and best["predicted_latency_ms"] <= budget
-    assert "verified on box: candidate" in r.stdout
+    assert ("verified on box: candidate" if v["fits"] else "none of the 3 fits when measured") in r.stdout
 
     r = nas.invoke(main, ["extract", str(out / "best.yaml"), "--measure"])
     assert r.exit_code == 0, r.output

@@ -170,3 +170,19 @@ def test_float_copy_is_the_same_weights_at_32_bits():
     assert not copy.training
     ours, theirs = sub.state_dict(), copy.state_dict()
     assert ours.keys() == theirs.keys() and all(torch.equal(v, theirs[k]) for k, v in ours.items())
+
+
+@pytest.mark.parametrize("package", ["supernet", "search"])
+def test_every_lazy_name_is_what_its_home_defines_whatever_is_imported_first(package):
+    """A submodule named like a lazy name would replace it once imported (CI found `supernet.extract`,
+    the module, where `from supernet import extract` wanted the function)."""
+    import subprocess
+    import sys
+
+    code = (f"import importlib, types, {package} as p\n"
+            "for home in sorted(set(p._HOMES.values())): importlib.import_module(home)\n"
+            "for name, home in p._HOMES.items():\n"
+            "    got = getattr(p, name)\n"
+            "    assert not isinstance(got, types.ModuleType), name\n"
+            "    assert got is getattr(importlib.import_module(home), name), name\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
