@@ -85,10 +85,14 @@ def _prepare(device, supernet: Path | None, space_ref: str | None):
 @click.option("--strategy", type=click.Choice(STRATEGIES), default="evolution",
               show_default=True, help="Complexity-aware evolution, random search, or Optuna's NSGA-II "
               "(accuracy and latency, the budget as a constraint).")
-@click.option("--population", type=click.IntRange(2, None), default=32, show_default=True,
-              help="Archs evaluated per generation.")
-@click.option("--generations", type=click.IntRange(1, None), default=10, show_default=True,
-              help="Generations (population x generations archs evaluated in all).")
+@click.option("--population", type=click.IntRange(2, None),
+              help="Archs evaluated per generation (default: 32, or the shipped supernet's search size).")
+@click.option("--generations", type=click.IntRange(1, None),
+              help="Generations, population x generations archs evaluated in all (default: 10, or the "
+                   "shipped supernet's search size).")
+@click.option("--val-images", type=click.IntRange(1, None), metavar="N",
+              help="Score each candidate on the first N images of the supernet's validation split (a "
+                   "fixed, stratified subset; default: all of them, or the shipped supernet's search size).")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Random seed (same seed and settings, same answer).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
@@ -124,7 +128,8 @@ def _prepare(device, supernet: Path | None, space_ref: str | None):
 @threads_option()
 def search(device: str | None, device_file: Path | None, budget: str | None, target_texts: tuple[str, ...],
            space_ref: str | None,
-           supernet: Path | None, strategy: str, population: int, generations: int, seed: int,
+           supernet: Path | None, strategy: str, population: int | None, generations: int | None,
+           val_images: int | None, seed: int,
            out: Path | None, resume: bool,
            workers: int | None, ray_address: str | None, storage: str | None, verify: int,
            accuracy_predictor: bool | None, screen: int | None, data_dir: Path | None,
@@ -156,21 +161,42 @@ def search(device: str | None, device_file: Path | None, budget: str | None, tar
     targets, devs = _targets(device, device_file, budget, target_texts, verify)
     if resume and out is None and storage is None:
         raise click.UsageError("--resume needs the --out (or --storage) of the search to continue")
-    settings = SearchSettings(targets=targets, strategy=strategy, population=population,
-                              generations=generations, seed=seed,
-                              screen=_screen(accuracy_predictor, screen, strategy))
+    given = {"population": population, "generations": generations, "val_limit": val_images}
+    size = {k: v for k, v in given.items() if v is not None}
+    settings = SearchSettings(targets=targets, strategy=strategy, seed=seed,
+                              screen=_screen(accuracy_predictor, screen, strategy), **size)
     ready = _prepare(devs[0], supernet, space_ref)
+    settings, size_note = _shipped_size(settings, ready.supernet, given)
     predictors = [ready.predictor] + [_prepare(dev, ready.supernet, None).predictor for dev in devs[1:]]
     if len(targets) == 1:
         predictors, devs = predictors[0], devs[0]
     out = out or _default_out(targets)
-    result = _run(run_search, ready.supernet, settings, out, generations, predictors=predictors, devices=devs,
+    result = _run(run_search, ready.supernet, settings, out, size_note, predictors=predictors, devices=devs,
                   storage=storage, resume=resume, workers=workers, ray_address=ray_address, verify=verify,
                   data_dir=data_dir)
     if result.targets:
         _say_targets(result)
     else:
         _say_result(result, targets[0].device, targets[0].budget_ms)
+
+
+def _shipped_size(settings, supernet: Path, given: dict[str, int | None]):
+    """`settings` with the search size the shipped supernet's record sets where the user gave none
+    (`supernet.shipped.ZooEntry.search_defaults`), and the line that says so (None where nothing
+    was taken: any other supernet, or every size given)."""
+    import dataclasses
+
+    from supernet.shipped import shipped_entry
+
+    entry = shipped_entry(supernet)
+    taken = {k: v for k, v in (entry.search_defaults if entry else {}).items() if given[k] is None}
+    if not taken:
+        return settings, None
+    settings = dataclasses.replace(settings, **taken)
+    images = f"{settings.val_limit} validation images" if settings.val_limit else "every validation image"
+    return settings, (f"search size: population {settings.population} x {settings.generations} generations, "
+                      f"{images} (the shipped supernet's; --population, --generations and --val-images "
+                      "change it)")
 
 
 def _screen(accuracy_predictor: bool | None, screen: int | None, strategy: str) -> int | None:
@@ -186,13 +212,14 @@ def _screen(accuracy_predictor: bool | None, screen: int | None, strategy: str) 
     return screen
 
 
-def _run(run_search, supernet: Path, settings, out: Path, generations: int, **kwargs):
+def _run(run_search, supernet: Path, settings, out: Path, size_note: str | None, **kwargs):
     """`run_search` with a progress bar per generation, then one for the verification; Ctrl-C says how
-    to continue."""
+    to continue. `size_note` follows the search's line naming the shipped supernet (so a search that
+    stops before, e.g. for want of the data, says one line)."""
     targets = settings.targets
     bars = _Bars()  # the verification's, once the search's is closed
     with ExitStack() as search_bar, bars:
-        step = search_bar.enter_context(progress(generations, "search", every_s=5.0))
+        step = search_bar.enter_context(progress(settings.generations, "search", every_s=5.0))
 
         def on_generation(g, evaluations, best):
             where = f" on {targets[0].label}" if len(targets) > 1 else ""
@@ -203,10 +230,15 @@ def _run(run_search, supernet: Path, settings, out: Path, generations: int, **kw
             search_bar.close()
             bars.step("verify", total, f"{m.latency_ms_median:.4g} ms")
 
+        def on_note(text):
+            click.echo(text, err=True)
+            if size_note and text.startswith("using the shipped"):
+                click.echo(size_note, err=True)
+
         predictor, device = kwargs.pop("predictors"), kwargs.pop("devices")
         try:
             return run_search(supernet, settings, out, predictor=predictor, device=device,
-                              on_generation=on_generation, on_note=lambda text: click.echo(text, err=True),
+                              on_generation=on_generation, on_note=on_note,
                               on_measurement=on_timed, **kwargs)
         except KeyboardInterrupt:
             raise Interrupted("every finished evaluation is stored; continue with " + resume_command(

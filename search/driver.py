@@ -217,7 +217,7 @@ def _open_session(supernet: Path, settings: SearchSettings, out: Path, predictor
     where = {"data_dir": str(data_dir)} if data_dir is not None else {}
     images, labels = validation_data({**data["train_config"], **where}, space, limit=settings.val_limit)
     shipped = shipped_entry(supernet)
-    if shipped is not None:
+    if shipped is not None:  # nas search prints the search size it took from the record after this line
         note(f"using the shipped {space.name} supernet, {shipped.path} ({shipped.summary()})")
     sha = file_sha256(supernet)
     sampler = (target_sampler(settings, space, predicts, reaches) if settings.multi

@@ -2,9 +2,10 @@
 
 Each lives in the package folder `supernet/zoo/`: `<space>.pt`, a weights-only checkpoint (the
 layout of `supernet.pt`; docs/design.md, File formats), and `<space>.json`, its record: the
-space's fingerprint, the file's size and sha256, the training settings, and the test figures
-measured on it (bench/zoo.py writes both). The checkpoint is checked against its record every
-time it is used: a damaged or truncated file is one line, never a half-loaded model.
+space's fingerprint, the file's size and sha256, the training settings, the test figures
+measured on it, and the search size `nas search` uses on it by default (bench/zoo.py writes
+both). The checkpoint is checked against its record every time it is used: a damaged or
+truncated file is one line, never a half-loaded model.
 
 The record's training settings name no data folder: the validation images of a search are read
 from `--data-dir`, `$NAS_DATA_DIR/<dataset>` or the system location, as `nas train` reads them.
@@ -26,6 +27,8 @@ __all__ = ["ZooEntry", "ZooError", "shipped_entry", "write_zoo_entry", "zoo_dir"
            "zoo_entries", "zoo_supernet"]
 
 ZOO_VERSION = 1
+# What a record's `search` may set: `nas search`'s size on this supernet when the user gives none
+SEARCH_KEYS = ("population", "generations", "val_limit")
 
 
 class ZooError(InputError):
@@ -42,6 +45,12 @@ class ZooEntry:
     size: int
     sha256: str
     record: dict[str, Any]
+
+    @property
+    def search_defaults(self) -> dict[str, int]:
+        """The search size `nas search` uses on this supernet unless told otherwise: population,
+        generations and validation images (`val_limit`), those the record sets (checked on reading)."""
+        return dict(self.record.get("search", {}))
 
     def summary(self) -> str:
         """`test top-1: largest 0.905, median-MACs 0.88, smallest 0.80` (from the record)."""
@@ -65,10 +74,19 @@ def zoo_entries(folder: Path | None = None) -> dict[str, ZooEntry]:
             entry = ZooEntry(space=record["space"], space_fingerprint=record["space_fingerprint"],
                              path=record_path.with_name(record["file"]), size=int(record["bytes"]),
                              sha256=str(record["sha256"]), record=record)
+            _check_search(record.get("search", {}))
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise ZooError(f"{record_path}: not a readable zoo record ({e}): reinstall vit-nas") from None
         entries[entry.space] = entry
     return entries
+
+
+def _check_search(search: Any) -> None:
+    """A record's `search`: a mapping of `SEARCH_KEYS` to positive integers."""
+    if not isinstance(search, dict) or not set(search) <= set(SEARCH_KEYS) or not all(
+            type(v) is int and v >= 1 for v in search.values()):
+        raise ValueError(f"search: {search!r} is not a mapping of {', '.join(SEARCH_KEYS)} to positive "
+                         "integers")
 
 
 def zoo_supernet(space: SearchSpace, folder: Path | None = None) -> ZooEntry | None:
@@ -99,12 +117,14 @@ def shipped_entry(path: str | Path) -> ZooEntry | None:
     return next((e for e in zoo_entries().values() if e.path.resolve() == resolved), None)
 
 
-def write_zoo_entry(checkpoint: Path, folder: Path, figures: dict[str, Any]) -> ZooEntry:
+def write_zoo_entry(checkpoint: Path, folder: Path, figures: dict[str, Any],
+                    search: dict[str, int] | None = None) -> ZooEntry:
     """Package a finished `supernet.pt` as `folder/<space>.pt` and its record `<space>.json`.
 
     The weights and what loading needs are kept (state dict, space, training settings without
     the data folder, epochs, metrics); `figures` (test top-1 and the like, from bench/zoo.py)
-    go into the record beside the file's size and sha256.
+    go into the record beside the file's size and sha256, and `search` (`SEARCH_KEYS`), the
+    search size `nas search` uses on it by default.
     """
     from search_space.files import write_text_atomic
     from supernet.checkpoint import load_checkpoint, save_checkpoint
@@ -117,7 +137,9 @@ def write_zoo_entry(checkpoint: Path, folder: Path, figures: dict[str, Any]) -> 
                              "epoch": data["epoch"], "metrics": data.get("metrics", {})})
     record = {"version": ZOO_VERSION, "space": space.name, "space_fingerprint": space.fingerprint,
               "file": target.name, "bytes": target.stat().st_size, "sha256": file_sha256(target),
-              "epochs": data["epoch"], "train_config": config, **figures}
+              "epochs": data["epoch"], "train_config": config, **figures,
+              **({"search": dict(search)} if search else {})}
+    _check_search(record.get("search", {}))
     write_text_atomic(folder / f"{space.name}.json", json.dumps(record, indent=2) + "\n")
     entry = zoo_supernet(space, folder)
     assert entry is not None

@@ -25,6 +25,7 @@ from tests.nas.test_cli import assert_bad_input
 from tests.supernet.test_data import write_fashion
 
 FIGURES = {"test_top1": {"largest": 0.5, "median_macs": 0.4, "smallest": 0.3}}
+SEARCH = {"population": 4, "generations": 2, "val_limit": 12}  # of 20
 
 
 @pytest.fixture
@@ -38,7 +39,7 @@ def zoo(tmp_path, monkeypatch):
     save_checkpoint(run, {"state_dict": SuperViT(space).state_dict(), "space": space.to_dict(),
                           "train_config": config.to_dict(), "epoch": 40, "metrics": {"epochs": []}})
     folder = tmp_path / "zoo"
-    entry = write_zoo_entry(run, folder, FIGURES)
+    entry = write_zoo_entry(run, folder, FIGURES, search=SEARCH)
     monkeypatch.setattr("supernet.shipped.zoo_dir", lambda: folder)
     write_fashion(tmp_path / "data" / "fashion-mnist", gz=True, n_train=200)
     monkeypatch.setenv("NAS_DATA_DIR", str(tmp_path / "data"))
@@ -97,6 +98,53 @@ def test_search_of_the_space_uses_the_shipped_supernet(zoo, tmp_path):
     assert mine_best["supernet"]["path"] == str(run.resolve())
     shown = CliRunner().invoke(main, ["space", "show", "fashion-mnist"])
     assert "ships with vit-nas (fashion-mnist.pt, test top-1: largest 0.500" in shown.stdout
+
+
+def _budget(space) -> str:
+    reach = latency_range(space, get_device("iphone").predictor(space).predict_ms)
+    return f"{reach.fastest_ms + 0.4 * (reach.slowest_ms - reach.fastest_ms):.4f}ms"
+
+
+def test_the_shipped_supernet_s_search_size_is_the_default_and_flags_win(zoo, tmp_path):
+    entry, run = zoo
+    assert entry.search_defaults == SEARCH
+    budget = _budget(load_space(entry.space))
+    args = ["search", "--space", "fashion-mnist", "--device", "iphone", "--budget", budget]
+    r = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "a")])
+    assert r.exit_code == 0, r.output
+    assert ("search size: population 4 x 2 generations, 12 validation images (the shipped supernet's"
+            in r.stderr)
+    summary = json.loads((tmp_path / "a" / "search.json").read_text())
+    assert {k: summary["settings"][k] for k in SEARCH} == SEARCH
+    assert summary["evaluator"]["validation_images"] == 12 and summary["evaluations"] == 8
+    r = CliRunner().invoke(main, [*args, "--out", str(tmp_path / "a"), "--resume"])  # the same settings
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, [*args, "--generations", "1", "--val-images", "8",
+                                  "--out", str(tmp_path / "b")])
+    assert r.exit_code == 0, r.output
+    assert "search size: population 4 x 1 generations, 8 validation images" in r.stderr
+    summary = json.loads((tmp_path / "b" / "search.json").read_text())
+    assert summary["settings"]["generations"] == 1 and summary["evaluator"]["validation_images"] == 8
+    mine = CliRunner().invoke(main, [*args, "--supernet", str(run), "--data-dir",
+                                     str(tmp_path / "data" / "fashion-mnist"), "--population", "4",
+                                     "--generations", "1", "--out", str(tmp_path / "c")])
+    assert mine.exit_code == 0, mine.output  # another supernet: the general defaults, no line
+    assert "search size" not in mine.stderr
+    assert json.loads((tmp_path / "c" / "search.json").read_text())["settings"]["val_limit"] is None
+    given = CliRunner().invoke(main, [*args, "--population", "4", "--generations", "1", "--val-images", "12",
+                                      "--out", str(tmp_path / "d")])
+    assert given.exit_code == 0 and "search size" not in given.stderr  # nothing taken from the record
+
+
+@pytest.mark.parametrize("search", [{"population": 0}, {"workers": 2}, {"val_limit": "500"}, [4]])
+def test_a_bad_search_size_in_a_record_is_one_line(zoo, search):
+    entry, _ = zoo
+    record_path = entry.path.with_suffix(".json")
+    record = json.loads(record_path.read_text())
+    record_path.write_text(json.dumps({**record, "search": search}))
+    with pytest.raises(ZooError, match=r"not a readable zoo record.*search"):
+        zoo_entries()
+    assert_bad_input(CliRunner().invoke(main, ["space", "show", "fashion-mnist"]), "search", "reinstall")
 
 
 def test_without_the_data_the_search_says_where_to_put_it(zoo, tmp_path, monkeypatch):
