@@ -5,10 +5,10 @@ that bind (each device's 30th percentile of the predicted latencies of 2,000 uni
 space), over several seeds: a search of the three targets (`--target` x3) against a separate
 single-target search per target, every search with the same population and generations (the same
 number of evaluations: the multi-target search costs what one search costs, and its generations
-are shared among the targets). The multi-target search runs twice, plain and with the accuracy
-predictor (`--accuracy-predictor`, screen 4). A third comparison splits the same evaluation count
-three ways: three single-target searches of a third of the population each (what the same compute
-buys without the multi-target search). Each search gets a fresh evaluator (no cache shared
+are shared among the targets), all at the default search (the accuracy predictor screening 8
+children per evaluation); `--plain` adds the same comparison without the predictor. A third
+comparison splits the same evaluation count three ways: three single-target searches of a third
+of the population each (what the same compute buys without the multi-target search). Each search gets a fresh evaluator (no cache shared
 between searches: wall times are honest), and the searches of one seed run one after another.
 Each seed's figures are kept as it finishes (bench/results/progress/multi_target.json): a stopped
 run goes on where it was, also in a later session (each seed's time ratio is of one machine).
