@@ -6,6 +6,7 @@ so a new session on a new machine continues where the last stopped):
 
     python bench/zoo.py train            # the supernet: `nas train` at the fashion-mnist preset
     python bench/zoo.py alone [--jobs 2] # largest (2 seeds) and smallest trained alone, same budget
+                                         # (--runs smallest-0,largest-1: only those)
     python bench/zoo.py report           # test top-1, the comparison; writes the zoo file and
                                          # bench/results/zoo_fashion-mnist.json
     python bench/zoo.py search           # the default search on it, as a fresh install runs it,
@@ -67,9 +68,17 @@ def _alone_job(name: str, seed: int) -> dict:
     return train_alone(config(), name, arch.to_dict(), RUN, seed)
 
 
-def alone(jobs: int) -> None:
-    """The largest (two seeds) and smallest archs trained alone; one thread each, `jobs` at a time."""
+def alone(jobs: int, runs: str | None = None) -> None:
+    """The largest (two seeds) and smallest archs trained alone, or those of `runs` ("smallest-0,largest-1");
+    one thread each, `jobs` at a time."""
     work = [(name, seed) for name, seeds in ALONE.items() for seed in seeds]
+    if runs:
+        wanted = [(name, int(seed)) for name, seed in (r.rsplit("-", 1) for r in runs.split(","))]
+        unknown = [f"{n}-{s}" for n, s in wanted if (n, s) not in work]
+        if unknown:
+            raise SystemExit(f"--runs: {', '.join(unknown)}: not one of "
+                             f"{', '.join(f'{n}-{s}' for n, s in work)}")
+        work = wanted
     with ProcessPoolExecutor(max_workers=jobs) as pool:
         for (name, seed), record in zip(work, pool.map(_alone_job, *zip(*work, strict=True)), strict=True):
             print(f"{name} seed {seed}: test top-1 {record['test_top1']:.4f}", flush=True)
@@ -79,12 +88,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("step", choices=["train", "alone", "report", "search"])
     parser.add_argument("--jobs", type=int, default=1, help="trained-alone runs at a time (alone)")
+    parser.add_argument("--runs", help="only these trained-alone runs, e.g. smallest-0,largest-1 (alone)")
     parser.add_argument("--threads", type=int, help="torch threads of the supernet training (train)")
     args = parser.parse_args()
     if args.step == "train":
         train(args.threads)
     elif args.step == "alone":
-        alone(args.jobs)
+        alone(args.jobs, args.runs)
     elif args.step == "report":
         report()
     else:
