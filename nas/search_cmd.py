@@ -242,7 +242,9 @@ def _run(run_search, supernet: Path, settings, out: Path, size_note: str | None,
                               on_measurement=on_timed, **kwargs)
         except KeyboardInterrupt:
             raise Interrupted("every finished evaluation is stored; continue with " + resume_command(
-                click.get_current_context(), supernet=supernet, out=out, resume=True)) from None
+                click.get_current_context(), supernet=supernet, out=out, resume=True,
+                population=settings.population, generations=settings.generations,
+                val_images=settings.val_limit)) from None
 
 
 def _targets(device: str | None, device_file: Path | None, budget: str | None, texts: tuple[str, ...],

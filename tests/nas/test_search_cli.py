@@ -164,6 +164,8 @@ def test_ctrl_c_says_how_to_resume(checkpoint, reach, tmp_path, monkeypatch):
     assert r.exit_code == 130
     lines = [line for line in r.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "interrupted" in lines[0] and "--resume" in lines[0] and str(out) in lines[0]
+    assert "--population 32 --generations 10" in lines[0]  # the size resolved, so the line keeps its meaning
+    assert "--val-images" not in lines[0]  # every image: the default
     assert "Traceback" not in r.output
 
 
