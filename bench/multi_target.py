@@ -8,8 +8,9 @@ number of evaluations: the multi-target search costs what one search costs, and 
 are shared among the targets), all at the default search (the accuracy predictor screening 8
 children per evaluation); `--plain` adds the same comparison without the predictor. A third
 comparison splits the same evaluation count three ways: three single-target searches of a third
-of the population each (what the same compute buys without the multi-target search). Each search gets a fresh evaluator (no cache shared
-between searches: wall times are honest), and the searches of one seed run one after another.
+of the population each (what the same compute buys without the multi-target search). Each
+search gets a fresh evaluator (no cache shared between searches: wall times are honest), and
+the searches of one seed run one after another.
 Each seed's figures are kept as it finishes (bench/results/progress/multi_target.json): a stopped
 run goes on where it was, also in a later session (each seed's time ratio is of one machine).
 

@@ -29,7 +29,7 @@ __all__ = ["retrain"]
 @click.option("--data-dir", type=click.Path(path_type=Path),
               help="Another copy of the supernet's dataset (same format) to read.")
 @click.option("--limit", type=click.IntRange(1, None), help="Fine-tune on the first N training images only.")
-@click.option("--seed", type=int, help="Random seed (default: 0).")
+@click.option("--seed", type=click.IntRange(0, None), help="Random seed (default: 0).")
 @click.option("--resume", is_flag=True, help="Continue from DIR/retrain.pt (same settings), or with "
               "--trials the Tune experiment in DIR/tune.")
 @click.option("--trials", type=click.IntRange(1, None),

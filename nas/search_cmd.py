@@ -93,7 +93,7 @@ def _prepare(device, supernet: Path | None, space_ref: str | None):
 @click.option("--val-images", type=click.IntRange(1, None), metavar="N",
               help="Score each candidate on the first N images of the supernet's validation split (a "
                    "fixed, stratified subset; default: all of them, or the shipped supernet's search size).")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=click.IntRange(0, None), default=0, show_default=True,
               help="Random seed (same seed and settings, same answer).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (default: runs/search/<device>-<budget>-<time>/ in the current folder).")

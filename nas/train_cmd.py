@@ -28,7 +28,7 @@ __all__ = ["epoch_info", "train"]
 @click.option("--grad-projection/--no-grad-projection", default=None,
               help="Project the smaller subnets' summed gradient off the largest's when the two conflict "
                    "(NASViT; default: the dataset's preset).")
-@click.option("--seed", type=int, help="Random seed (default: 0).")
+@click.option("--seed", type=click.IntRange(0, None), help="Random seed (default: 0).")
 @click.option("--limit", type=click.IntRange(10, None), help="Use only the first N training images.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Output folder (default: runs/train/<space>-<dataset>-<time>/; with neither --space "

@@ -63,7 +63,7 @@ class SearchSettings:
             raise InputError("strategy nsga2 searches one target; use evolution or random for several")
         checks = {
             "strategy": self.strategy in STRATEGIES, "population": self.population >= 2,
-            "generations": self.generations >= 1, "budget_ms": self.budget_ms > 0,
+            "generations": self.generations >= 1, "budget_ms": self.budget_ms > 0, "seed": self.seed >= 0,
             "parents": self.parents is None or 1 <= self.parents <= self.population,
             "mutation_prob": 0 < self.mutation_prob <= 1,
             "val_limit": self.val_limit is None or self.val_limit >= 1,

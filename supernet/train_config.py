@@ -53,6 +53,8 @@ class TrainConfig:
             "sampling": self.sampling in ("uniform", "complexity", "performance"),
             "device": self.device in ("cpu", "cuda"),
             "limit": self.limit is None or self.limit >= 10,
+            "seed": self.seed >= 0,  # it seeds numpy's generators too, which take no negative seed
+            "epochs": self.epochs >= 1, "batch_size": self.batch_size >= 1,
         })
 
     def to_dict(self) -> dict[str, Any]:

@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from latency_models import get_device
 from nas.cli import main
 from search.budget import latency_range
-from search.settings import DEFAULT_SCREEN
-from search_space import load_space
+from search.settings import DEFAULT_SCREEN, SearchSettings
+from search_space import InputError, load_space
 from supernet.checkpoint import save_checkpoint
 from supernet.supervit import SuperViT
 from supernet.train_config import TrainConfig
@@ -90,6 +90,11 @@ def test_bad_search_input_is_one_line(checkpoint, tmp_path):
                          "--out", tmp_path / "z", "--resume"), "nothing to resume")
     assert_bad_input(nas("search", "--device", "iphone", "--budget", "2ms", "--population", "1"),
                      "--population")
+    assert_bad_input(nas("search", "--device", "iphone", "--budget", "2ms", "--seed", "-1"), "--seed")
+    assert_bad_input(nas("search", "--device", "iphone", "--budget", "2ms", "--val-images", "0"),
+                     "--val-images")
+    with pytest.raises(InputError, match="seed"):
+        SearchSettings(device="iphone", budget_ms=2.0, seed=-1)
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
     assert_bad_input(nas("search", "--device", "iphone", "--budget", "2ms", "--supernet", bad,

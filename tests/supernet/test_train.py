@@ -296,6 +296,9 @@ def _one_line_exit_2(args, tmp_path):
     ({"seed": 0.0}, "seed: expected an integer"),
     ({"distill": "yes"}, "distill: expected true or false"),
     ({"lr": float("nan")}, "lr: expected a finite number"),
+    ({"seed": -1}, "seed: -1 is not a valid value"),  # fuzzing found numpy's split refusing it: exit 1
+    ({"epochs": 0}, "epochs: 0 is not a valid value"),
+    ({"batch_size": -3}, "batch_size: -3 is not a valid value"),
 ])
 def test_training_settings_from_a_file_are_type_checked(settings, message):
     """Found by tests/nas/test_fuzz_inputs.py: a checkpoint's train_config of wrong types was a TypeError."""
@@ -317,6 +320,7 @@ def test_cli_bad_input(tmp_path):
     line = _one_line_exit_2(["train", "--resume", "--out", str(tmp_path / "o2"), "--limit", "50",
                              "--epochs", "1"], tmp_path)
     assert "supernet.pt" in line
+    assert "--seed" in _one_line_exit_2(["train", "--seed", "-1", "--out", str(tmp_path / "o3")], tmp_path)
 
 
 def test_cli_trains_and_says_where(tmp_path):
