@@ -44,7 +44,7 @@ import _common
 import numpy as np
 import optuna
 from _peers import peer_search
-from _supernets import FASHION_EPOCHS, FASHION_LIMIT, supernet
+from _supernets import FASHION_EPOCHS, FASHION_LIMIT, SHIPPED, supernet
 
 from latency_models import get_device
 from search.driver import run_search
@@ -164,7 +164,9 @@ def main() -> None:
     parser.add_argument("--population", type=int, default=12)
     parser.add_argument("--generations", type=int, default=6)
     parser.add_argument("--fashion-val-limit", type=int, default=500)
-    parser.add_argument("--datasets", default="digits,fashion-mnist")
+    parser.add_argument("--datasets", default="digits,fashion-mnist",
+                        help=f"comma list of digits, fashion-mnist (8,000 images) and {SHIPPED} "
+                             "(the shipped supernet)")
     parser.add_argument("--peers", default="tpe,ngopt", help="peers (bench/_peers.py); '' for none")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -172,7 +174,7 @@ def main() -> None:
     metrics = {}
     with tempfile.TemporaryDirectory() as tmp:
         for dataset in args.datasets.split(","):
-            limit = args.fashion_val_limit if dataset == "fashion-mnist" else None
+            limit = args.fashion_val_limit if dataset in ("fashion-mnist", SHIPPED) else None
             seeds = args.digits_seeds if dataset == "digits" else args.seeds
             metrics[dataset] = bench_dataset(dataset, seeds, args.population, args.generations, limit,
                                              Path(tmp), peers)
