@@ -173,7 +173,7 @@ def _nas_search(extra: list[str], out: Path, home: Path) -> tuple[float, dict]:
 
     import yaml
 
-    env = {**os.environ, "NAS_HOME": str(home), "NAS_DATA_DIR": str(fashion_dir().parent)}
+    env = {**os.environ, "NAS_HOME": str(home)}  # NAS_DATA_DIR: set by _supernets for every bench
     argv = [sys.executable, "-m", "nas", "search", "--space", "fashion-mnist", *QUICK, "--threads", "2",
             "--out", str(out), *extra]
     start = time.perf_counter()
